@@ -1,0 +1,29 @@
+"""Fused Numba kernels for two-layer and deeper fully-connected nets.
+
+Every public function validates its arguments and then runs one compiled
+kernel; ``kernels.reference`` holds the same functions in plain NumPy, the
+oracle of the tests and the baseline of the benchmarks.
+"""
+from . import config  # noqa: F401  (chooses the threading layer first)
+from .activations import CODES as ACTIVATIONS
+from .affine import (
+    affine_act_backward,
+    affine_act_forward,
+    affine_forward,
+    affine_relu_backward,
+    affine_relu_forward,
+)
+from .softmax import softmax_loss
+from .two_layer import TwoLayerWorkspace, two_layer_loss
+
+__all__ = [
+    "ACTIVATIONS",
+    "TwoLayerWorkspace",
+    "affine_act_backward",
+    "affine_act_forward",
+    "affine_forward",
+    "affine_relu_backward",
+    "affine_relu_forward",
+    "softmax_loss",
+    "two_layer_loss",
+]

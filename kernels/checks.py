@@ -1,0 +1,148 @@
+"""Validation at the public boundary, before any compute kernel runs.
+
+The compiled kernels assume what is checked here (float32/float64, C order,
+agreeing shapes, labels in range, finite values), so no user input can make
+them read or write out of bounds. Errors name the argument and what was
+expected: TypeError for a wrong type or dtype, ValueError for a wrong shape,
+range, layout or value.
+"""
+import numpy as np
+from numba import njit
+
+from .config import FASTMATH
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+@njit(cache=True, nogil=True, fastmath=set(FASTMATH))
+def _first_nonfinite(flat):
+    """Index of the first NaN or Inf in a 1-d array, or -1.
+
+    ``x * 0.0`` is 0 for finite x and NaN otherwise (``nnan`` stays off, so
+    LLVM keeps it); its sum per block vectorizes where an early-exit loop over
+    ``isfinite`` does not. Only a block whose sum is not 0 is searched.
+    Indexing a block slice from 0 lets LLVM drop the negative-index checks.
+    """
+    for start in range(0, flat.size, 4096):
+        block = flat[start:start + 4096]
+        acc = 0.0
+        for i in range(block.size):
+            acc += block[i] * 0.0
+        if acc != 0.0:
+            for i in range(block.size):
+                if not np.isfinite(block[i]):
+                    return start + i
+    return -1
+
+
+@njit(cache=True, nogil=True)
+def _first_out_of_range(y, upper):
+    for i in range(y.size):
+        if y[i] < 0 or y[i] >= upper:
+            return i
+    return -1
+
+
+def float_dtype(name, a):
+    """The dtype of parameter ``a`` if float32/float64, else TypeError."""
+    dtype = getattr(a, "dtype", None)
+    if dtype not in FLOAT_DTYPES:
+        raise TypeError(
+            f"{name} must be a float32 or float64 array, got "
+            f"{type(a).__name__ if dtype is None else dtype}; convert it once "
+            f"with np.asarray({name}, dtype=np.float64) (or np.float32)"
+        )
+    return dtype
+
+
+def as_input(name, a, ndim, dtype, shape=None):
+    """``a`` as a C-contiguous, finite array of ``dtype`` and ``ndim`` dims.
+
+    ``shape`` may fix some dimensions (None entries are free). Non-contiguous
+    input is copied once; a different float dtype is refused (the parameters'
+    dtype decides, and converting silently on every call would hide a copy).
+    """
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a NumPy array, got {type(a).__name__}")
+    if a.dtype != dtype:
+        raise TypeError(
+            f"{name} has dtype {a.dtype} but the parameters are {dtype}; "
+            f"convert it once with {name}.astype(np.{dtype})"
+        )
+    check_shape(name, a, ndim, shape)
+    if a.size == 0:
+        raise ValueError(f"{name} is empty (shape {a.shape}); expected at least one row and column")
+    a = np.ascontiguousarray(a)
+    bad = _first_nonfinite(a.reshape(-1))
+    if bad >= 0:
+        idx = np.unravel_index(bad, a.shape)
+        raise ValueError(f"{name} contains a non-finite value ({a[idx]}) at index {tuple(map(int, idx))}")
+    return a
+
+
+def check_shape(name, a, ndim, shape=None):
+    if a.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-dimensional, got shape {a.shape}")
+    if shape is not None:
+        for got, want in zip(a.shape, shape):
+            if want is not None and got != want:
+                expected = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ("," if ndim == 1 else "") + ")"
+                raise ValueError(f"{name} has shape {a.shape}; expected {expected}")
+
+
+def as_labels(name, y, n, num_classes):
+    """Integer labels y (n,) in [0, num_classes), as a C-contiguous intp array."""
+    if not isinstance(y, np.ndarray):
+        raise TypeError(f"{name} must be a NumPy array of integer labels, got {type(y).__name__}")
+    if y.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integer class labels, got dtype {y.dtype}")
+    check_shape(name, y, 1, (n,))
+    y = np.ascontiguousarray(y, dtype=np.intp)
+    bad = _first_out_of_range(y, num_classes)
+    if bad >= 0:
+        raise ValueError(
+            f"{name} must hold labels in [0, {num_classes}); found {y[bad]} at index {bad}"
+        )
+    return y
+
+
+def as_output(name, out, shape, dtype, inputs=()):
+    """Check a caller's output buffer, or allocate one when ``out`` is None."""
+    if out is None:
+        return np.empty(shape, dtype)
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name} must be a NumPy array or None, got {type(out).__name__}")
+    if out.dtype != dtype:
+        raise TypeError(f"{name} has dtype {out.dtype}; expected {dtype}")
+    if out.shape != tuple(shape):
+        raise ValueError(f"{name} has shape {out.shape}; expected {tuple(shape)}")
+    if not out.flags.c_contiguous or not out.flags.writeable:
+        raise ValueError(f"{name} must be a writeable C-contiguous array")
+    for other in inputs:
+        if other is not None and np.may_share_memory(out, other):
+            raise ValueError(f"{name} overlaps an input array; pass a separate buffer")
+    return out
+
+
+def as_reg(reg):
+    """A finite, non-negative regularization strength as a float."""
+    try:
+        value = float(reg)
+    except (TypeError, ValueError):
+        raise TypeError(f"reg must be a real number, got {type(reg).__name__}") from None
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"reg must be finite and >= 0, got {reg!r}")
+    return value
+
+
+#: ``l2`` switch: factor on ``reg * W`` in the gradient. ``'full'`` is
+#: ``reg * sum(W**2)`` (gradient ``2 reg W``), ``'half'`` is
+#: ``0.5 reg * sum(W**2)`` (gradient ``reg W``).
+L2_GRADIENT_FACTOR = {"full": 2.0, "half": 1.0}
+
+
+def l2_scale(reg, l2):
+    """The factor ``c`` with dW += c * W and loss += 0.5 * c * sum(W**2)."""
+    if not isinstance(l2, str) or l2 not in L2_GRADIENT_FACTOR:
+        raise ValueError(f"l2 must be 'full' or 'half', got {l2!r}")
+    return L2_GRADIENT_FACTOR[l2] * as_reg(reg)

@@ -1,0 +1,153 @@
+"""The whole two-layer step, affine -> act -> affine -> softmax loss, fused.
+
+One compiled call computes the loss and every gradient:
+
+    h  = act(X W1 + b1)            (N, H)   bias and activation on the GEMM result
+    s  = h W2 + b2                 (N, C)
+    L  = mean_i(logsumexp(s_i) - s_i[y_i]) + 0.5 c (|W1|^2 + |W2|^2)
+    dS = (softmax(s) - onehot(y)) / N       written over s, same pass as L
+    dW2 = h^T dS + c W2,  db2 = sum_rows dS
+    dH  = (dS W2^T) * act'(h),  db1 = sum_rows dH      mask and bias sum in one pass
+    dW1 = X^T dH + c W1,  dX = dH W1^T (optional)
+
+with ``c = 2 reg`` (``l2='full'``, loss ``reg |W|^2``) or ``c = reg``
+(``l2='half'``, loss ``0.5 reg |W|^2``).
+"""
+import numpy as np
+from numba import njit
+
+from . import config
+from .activations import IDENTITY, activation_code
+from .checks import as_input, as_labels, float_dtype, l2_scale
+from .config import JIT
+from .epilogues import bias_act, grad_colsum, l2_fold, softmax_xent
+from .matmul import matmul
+
+
+class TwoLayerWorkspace:
+    """Buffers for :func:`two_layer_loss`, made once and reused every call.
+
+    Parameters
+    ----------
+    batch_size : the largest N it serves; smaller batches use its first rows.
+    input_size, hidden_size, num_classes : D, H, C.
+    dtype : float32 or float64, the parameters' dtype.
+    need_dX : also hold dX (N, D), the gradient with respect to the input.
+
+    The gradients returned by ``two_layer_loss(..., workspace=ws)`` are the
+    arrays ``ws.dW1, ws.db1, ws.dW2, ws.db2`` (and ``ws.dX[:N]``): the next
+    call overwrites them.
+    """
+
+    def __init__(self, batch_size, input_size, hidden_size, num_classes,
+                 dtype=np.float64, need_dX=False):
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float32, np.float64):
+            raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+        sizes = dict(batch_size=batch_size, input_size=input_size,
+                     hidden_size=hidden_size, num_classes=num_classes)
+        for name, value in sizes.items():
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        N, D, H, C = (int(v) for v in sizes.values())
+        self.dtype = dtype
+        self.shape = (N, D, H, C)
+        self.h = np.empty((N, H), dtype)
+        self.dh = np.empty((N, H), dtype)
+        self.scores = np.empty((N, C), dtype)
+        self.dW1 = np.empty((D, H), dtype)
+        self.db1 = np.empty(H, dtype)
+        self.dW2 = np.empty((H, C), dtype)
+        self.db2 = np.empty(C, dtype)
+        self.dX = np.empty((N if need_dX else 0, D), dtype)
+        self.row_loss = np.empty(N, np.float64)
+        self.col_acc = np.empty(max(H, C), np.float64)
+
+    @property
+    def need_dX(self):
+        return self.dX.shape[0] > 0
+
+    def __repr__(self):
+        N, D, H, C = self.shape
+        return (f"TwoLayerWorkspace(batch_size={N}, input_size={D}, hidden_size={H}, "
+                f"num_classes={C}, dtype={self.dtype.name}, need_dX={self.need_dX})")
+
+
+@njit(**JIT)
+def _two_layer_loss(W1, b1, W2, b2, X, y, c, code, need_dX, par_min, loop_max,
+                    h, dh, s, dW1, db1, dW2, db2, dX, row_loss, col_acc):
+    N = X.shape[0]
+    h = h[:N]
+    dh = dh[:N]
+    s = s[:N]
+    matmul(X, W1, h, loop_max)
+    bias_act(h, b1, code, par_min)
+    matmul(h, W2, s, loop_max)
+    bias_act(s, b2, IDENTITY, par_min)
+    loss = softmax_xent(s, y, s, row_loss, par_min)
+    ds = s
+    matmul(h.T, ds, dW2, loop_max)
+    grad_colsum(ds, ds, IDENTITY, ds, db2, col_acc, par_min)
+    matmul(ds, W2.T, dh, loop_max)
+    grad_colsum(dh, h, code, dh, db1, col_acc, par_min)
+    matmul(X.T, dh, dW1, loop_max)
+    if need_dX:
+        matmul(dh, W1.T, dX[:N], loop_max)
+    if c != 0:
+        loss += 0.5 * c * (l2_fold(dW1, W1, c) + l2_fold(dW2, W2, c))
+    return loss
+
+
+def two_layer_loss(W1, b1, W2, b2, X, y, reg=0.0, workspace=None, *,
+                   activation="relu", l2="full", need_dX=False):
+    """Loss and gradients of a two-layer net in one fused call.
+
+    Parameters
+    ----------
+    W1 : (D, H), b1 : (H,), W2 : (H, C), b2 : (C,): float32 or float64; W1's
+        dtype decides and the others must share it.
+    X : (N, D) inputs. y : (N,) integer labels in [0, C).
+    reg : L2 strength; biases are never regularized.
+    workspace : optional :class:`TwoLayerWorkspace`; with it nothing is
+        allocated and the returned gradients are its buffers.
+    activation : hidden activation, 'relu' (default), 'tanh', 'sigmoid' or
+        'identity'.
+    l2 : 'full' for ``reg * sum(W**2)`` (gradient ``2 reg W``) or 'half' for
+        ``0.5 * reg * sum(W**2)`` (gradient ``reg W``).
+    need_dX : also return dX (N, D), the gradient with respect to X.
+
+    Returns
+    -------
+    (loss, dW1, db1, dW2, db2), and dX last when ``need_dX``.
+    """
+    code = activation_code(activation)
+    c = l2_scale(reg, l2)
+    dtype = float_dtype("W1", W1)
+    W1 = as_input("W1", W1, 2, dtype)
+    D, H = W1.shape
+    b1 = as_input("b1", b1, 1, dtype, (H,))
+    W2 = as_input("W2", W2, 2, dtype, (H, None))
+    C = W2.shape[1]
+    b2 = as_input("b2", b2, 1, dtype, (C,))
+    X = as_input("X", X, 2, dtype, (None, D))
+    N = X.shape[0]
+    y = as_labels("y", y, N, C)
+    if workspace is None:
+        ws = TwoLayerWorkspace(N, D, H, C, dtype, need_dX)
+    else:
+        ws = workspace
+        if not isinstance(ws, TwoLayerWorkspace):
+            raise TypeError(f"workspace must be a TwoLayerWorkspace, got {type(ws).__name__}")
+        wN, wD, wH, wC = ws.shape
+        if ws.dtype != dtype or (wD, wH, wC) != (D, H, C) or wN < N:
+            raise ValueError(
+                f"workspace is {ws!r}; these arrays need batch_size >= {N}, "
+                f"input_size={D}, hidden_size={H}, num_classes={C}, dtype={dtype.name}")
+        if need_dX and not ws.need_dX:
+            raise ValueError("need_dX=True but the workspace was made with need_dX=False")
+    loss = _two_layer_loss(W1, b1, W2, b2, X, y, c, code, bool(need_dX),
+                           config.PARALLEL_MIN_ELEMENTS, config.GEMM_LOOP_MAX,
+                           ws.h, ws.dh, ws.scores, ws.dW1, ws.db1, ws.dW2, ws.db2,
+                           ws.dX, ws.row_loss, ws.col_acc)
+    grads = (float(loss), ws.dW1, ws.db1, ws.dW2, ws.db2)
+    return grads + (ws.dX[:N],) if need_dX else grads

@@ -104,18 +104,18 @@ def _softmax_xent_rows(s, y, ds, row_loss, r0, r1):
         m = -np.inf
         for k in range(s.shape[1]):
             m = max(m, s[i, k])
-        # Read the target logit before ds (which may be s itself) is written.
-        s_target = s[i, y[i]]
         total = 0.0
         for k in range(s.shape[1]):
-            e = np.exp(s[i, k] - m)
-            ds[i, k] = e
-            total += e
-        row_loss[i] = np.log(total) + m - s_target
+            total += np.exp(s[i, k] - m)
+        t = y[i]
+        row_loss[i] = np.log(total) + m - s[i, t]
+        # exp is taken again rather than stored so that p - 1 at the target
+        # is formed in float64 even for float32 scores (it cancels when the
+        # net is confident); ds may be s itself, each s[i, k] is read first.
         scale = inv_n / total
         for k in range(s.shape[1]):
-            ds[i, k] *= scale
-        ds[i, y[i]] -= inv_n
+            p = np.exp(s[i, k] - m) * scale
+            ds[i, k] = p - inv_n if k == t else p
 
 
 @njit(parallel=True, **JIT)

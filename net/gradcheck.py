@@ -1,0 +1,74 @@
+"""Numerical gradients for users' own regression tests (CS231n helper names).
+
+All differences are centred: ``(f(x + h) - f(x - h)) / 2h``, with ``x``
+perturbed in place and restored, so ``f`` must read ``x`` when called.
+"""
+import numpy as np
+
+
+def rel_error(x, y):
+    """``max(|x - y| / max(1e-8, |x| + |y|))``, elementwise then the largest."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
+
+
+def eval_numerical_gradient(f, x, verbose=True, h=1e-5):
+    """Gradient of the scalar ``f(x)`` with respect to the array ``x``."""
+    grad = np.zeros_like(x, dtype=np.float64)
+    it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
+    while not it.finished:
+        ix = it.multi_index
+        old = x[ix]
+        x[ix] = old + h
+        fxph = f(x)
+        x[ix] = old - h
+        fxmh = f(x)
+        x[ix] = old
+        grad[ix] = (fxph - fxmh) / (2 * h)
+        if verbose:
+            print(ix, grad[ix])
+        it.iternext()
+    return grad
+
+
+def eval_numerical_gradient_array(f, x, df, h=1e-5):
+    """Gradient of ``sum(f(x) * df)`` with respect to ``x`` (f array-valued)."""
+    grad = np.zeros_like(x, dtype=np.float64)
+    it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
+    while not it.finished:
+        ix = it.multi_index
+        old = x[ix]
+        x[ix] = old + h
+        pos = np.array(f(x), dtype=np.float64, copy=True)
+        x[ix] = old - h
+        neg = np.array(f(x), dtype=np.float64, copy=True)
+        x[ix] = old
+        grad[ix] = np.sum((pos - neg) * df) / (2 * h)
+        it.iternext()
+    return grad
+
+
+def grad_check_sparse(f, x, analytic_grad, num_checks=10, h=1e-5, seed=None):
+    """Compare ``analytic_grad`` with centred differences at random entries.
+
+    Prints one line per entry, as the course helper does, and returns the
+    relative errors. ``seed`` picks the entries (``np.random`` when None).
+    """
+    pick = np.random if seed is None else np.random.default_rng(seed)
+    errors = []
+    for _ in range(num_checks):
+        ix = tuple(int(pick.integers(m)) if seed is not None else int(pick.randint(m))
+                   for m in x.shape)
+        old = x[ix]
+        x[ix] = old + h
+        fxph = f(x)
+        x[ix] = old - h
+        fxmh = f(x)
+        x[ix] = old
+        numeric = (fxph - fxmh) / (2 * h)
+        analytic = analytic_grad[ix]
+        err = abs(numeric - analytic) / max(1e-8, abs(numeric) + abs(analytic))
+        errors.append(err)
+        print(f"numerical: {numeric:f} analytic: {analytic:f}, relative error: {err:e}")
+    return errors

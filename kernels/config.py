@@ -13,7 +13,9 @@ the kernels as arguments (Numba freezes globals into its cache, so a global
 changed at run time would be ignored by cached code).
 """
 import ctypes
+import hashlib
 import os
+from pathlib import Path
 
 import numba
 
@@ -77,3 +79,37 @@ def _choose_threading_layer():
 
 #: The layer requested at import: ``'tbb'`` where the tbb wheel is installed.
 THREADING_LAYER = _choose_threading_layer()
+
+
+def _drop_stale_cache():
+    """Empty the kernels' on-disk cache when any kernel source has changed.
+
+    Numba checks only the timestamp of a function's own file, so a kernel
+    whose callee in another module was edited would load stale machine code
+    (seen here: a segfault after editing ``epilogues.py``). A digest of every
+    source in this package, kept beside the cache, catches that.
+    """
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return  # the user manages that cache
+    here = Path(__file__).resolve().parent
+    cache = here / "__pycache__"
+    digest = hashlib.sha256()
+    for src in sorted(here.glob("*.py")):
+        digest.update(src.name.encode())
+        digest.update(src.read_bytes())
+    stamp = cache / "kernels-sources.sha256"
+    try:
+        if stamp.read_text() == digest.hexdigest():
+            return
+    except OSError:
+        pass
+    try:
+        cache.mkdir(exist_ok=True)
+        for f in list(cache.glob("*.nbi")) + list(cache.glob("*.nbc")):
+            f.unlink(missing_ok=True)
+        stamp.write_text(digest.hexdigest())
+    except OSError:
+        pass  # a read-only install: its sources do not change either
+
+
+_drop_stale_cache()

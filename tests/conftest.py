@@ -57,6 +57,18 @@ def assert_matches(actual, expected, dtype, factor=1.0):
     assert_all_match([actual], [expected], dtype, factor)
 
 
+def norm_rel_error(x, y):
+    """``|x - y| / (|x| + |y|)`` in the 2-norm: the relative error of a whole array.
+
+    The course's elementwise ``rel_error`` is right for small arrays, but a
+    centred difference carries ~1e-11 of absolute noise, so in a 15,000-entry
+    weight matrix some entries of size ~1e-6 fail it whatever the gradient.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    return float(np.linalg.norm(x - y) / max(np.linalg.norm(x) + np.linalg.norm(y), 1e-300))
+
+
 def with_layout(a, layout):
     """The same values as ``a`` in C order, Fortran order, or a strided view."""
     if layout == "C":

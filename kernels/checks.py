@@ -45,14 +45,14 @@ def _first_out_of_range(y, upper):
 
 def float_dtype(name, a):
     """The dtype of parameter ``a`` if float32/float64, else TypeError."""
-    dtype = getattr(a, "dtype", None)
-    if dtype not in FLOAT_DTYPES:
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a NumPy array, got {type(a).__name__}")
+    if a.dtype not in FLOAT_DTYPES:
         raise TypeError(
-            f"{name} must be a float32 or float64 array, got "
-            f"{type(a).__name__ if dtype is None else dtype}; convert it once "
-            f"with np.asarray({name}, dtype=np.float64) (or np.float32)"
+            f"{name} must be a float32 or float64 array, got {a.dtype}; convert it "
+            f"once with {name}.astype(np.float64) (or np.float32)"
         )
-    return dtype
+    return a.dtype
 
 
 def as_input(name, a, ndim, dtype, shape=None):

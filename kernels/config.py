@@ -19,9 +19,10 @@ from pathlib import Path
 
 import numba
 
-#: Elementwise passes over fewer elements than this run serially; at or above
-#: it they run as ``prange`` loops. Measured on 2 cores: a bias+ReLU pass
-#: gains from threads only from about 2**17 elements under TBB; under OpenMP
+#: Elementwise passes whose work (elements times the per-element cost of
+#: ``activations.cost``, 1 for ReLU) is below this run serially; at or above
+#: it they run as ``prange`` loops. Measured on 2 cores under TBB: bias+ReLU
+#: gains from threads from 2**17 elements, bias+tanh from 2**12. Under OpenMP
 #: with passive waiting or workqueue a launch costs 50-95 us, so much later.
 PARALLEL_MIN_ELEMENTS = 1 << 17
 

@@ -10,7 +10,7 @@ thread count.
 import numpy as np
 from numba import njit, prange
 
-from .activations import activate, derivative
+from .activations import TANH, activate, cost, derivative
 from .config import JIT, PARALLEL_BLOCKS
 
 
@@ -44,7 +44,7 @@ def _bias_act_parallel(z, b, code):
 @njit(**JIT)
 def bias_act(z, b, code, par_min):
     """In place ``z[:] = act(z + b)``; z (N, M) C-contiguous, b (M,)."""
-    if z.size >= par_min:
+    if z.size * cost(code) >= par_min:
         _bias_act_parallel(z, b, code)
     else:
         _bias_act_rows(z, b, code, 0, z.shape[0])
@@ -101,21 +101,26 @@ def grad_colsum(dout, a, code, dz, db, acc, par_min):
 def _softmax_xent_rows(s, y, ds, row_loss, r0, r1):
     inv_n = 1.0 / s.shape[0]
     for i in range(r0, r1):
+        t = y[i]
         m = -np.inf
         for k in range(s.shape[1]):
             m = max(m, s[i, k])
-        total = 0.0
+        others = 0.0
         for k in range(s.shape[1]):
-            total += np.exp(s[i, k] - m)
-        t = y[i]
+            if k != t:
+                others += np.exp(s[i, k] - m)
+        e_t = np.exp(s[i, t] - m)
+        total = others + e_t
         row_loss[i] = np.log(total) + m - s[i, t]
-        # exp is taken again rather than stored so that p - 1 at the target
-        # is formed in float64 even for float32 scores (it cancels when the
-        # net is confident); ds may be s itself, each s[i, k] is read first.
+        # p_t - 1 is written as -others / total: no cancellation when the net
+        # is confident, where 1 - p_t is far below float eps. exp is taken
+        # again rather than stored so float32 scores still get float64 p's;
+        # ds may be s itself, and each s[i, k] is read before ds[i, k] is set.
         scale = inv_n / total
         for k in range(s.shape[1]):
-            p = np.exp(s[i, k] - m) * scale
-            ds[i, k] = p - inv_n if k == t else p
+            if k != t:
+                ds[i, k] = np.exp(s[i, k] - m) * scale
+        ds[i, t] = -others * scale
 
 
 @njit(parallel=True, **JIT)
@@ -136,7 +141,7 @@ def softmax_xent(s, y, ds, row_loss, par_min):
     per-row losses are summed in row order so threads do not change the sum.
     """
     n = s.shape[0]
-    if s.size >= par_min:
+    if s.size * cost(TANH) >= par_min:  # two exps per element
         _softmax_xent_parallel(s, y, ds, row_loss)
     else:
         _softmax_xent_rows(s, y, ds, row_loss, 0, n)

@@ -1,14 +1,15 @@
 """Every kernel against the plain NumPy reference, over drawn shapes and layouts."""
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 seeds = st.integers(0, 2**32 - 1)
 
 import kernels
 from kernels import reference
-from conftest import DTYPES, TOL, assert_all_match, assert_matches, upcast, with_layout
+from conftest import (DTYPES, TOL, assert_all_match, assert_matches, scaled_error, upcast,
+                      with_layout)
 
 ACTIVATIONS = ["relu", "tanh", "sigmoid", "identity"]
 SETTINGS = settings(max_examples=25, deadline=None,
@@ -35,6 +36,9 @@ def draw_net(rng, N, D, H, C, dtype, scale=0.5):
 @given(seed=seeds, N=small, D=width, H=small, C=classes, layout=layouts,
        activation=st.sampled_from(ACTIVATIONS), l2=st.sampled_from(["full", "half"]),
        reg=st.sampled_from([0.0, 1e-3, 0.5]))
+@example(seed=1, N=1, D=1, H=1, C=2, layout="C", activation="relu", l2="full", reg=0.5)
+@example(seed=2, N=1, D=3072, H=1, C=2, layout="F", activation="tanh", l2="half", reg=1e-3)
+@example(seed=3, N=2, D=3072, H=40, C=2, layout="strided", activation="sigmoid", l2="full", reg=0.0)
 @SETTINGS
 def test_two_layer_loss_matches_reference(seed, threading_path, dtype, N, D, H, C, layout,
                                           activation, l2, reg):
@@ -52,6 +56,8 @@ def test_two_layer_loss_matches_reference(seed, threading_path, dtype, N, D, H, 
 @pytest.mark.parametrize("dtype", DTYPES)
 @given(seed=seeds, N=small, D=width, M=small, layout=layouts, activation=st.sampled_from(ACTIVATIONS),
        residual=st.booleans())
+@example(seed=1, N=1, D=1, M=1, layout="C", activation="relu", residual=True)
+@example(seed=2, N=1, D=3072, M=1, layout="F", activation="sigmoid", residual=False)
 @SETTINGS
 def test_affine_act_forward_matches_reference(seed, threading_path, dtype, N, D, M, layout,
                                               activation, residual):
@@ -69,6 +75,8 @@ def test_affine_act_forward_matches_reference(seed, threading_path, dtype, N, D,
 @pytest.mark.parametrize("dtype", DTYPES)
 @given(seed=seeds, N=small, D=width, M=small, layout=layouts, activation=st.sampled_from(ACTIVATIONS),
        need_dX=st.booleans())
+@example(seed=1, N=1, D=1, M=1, layout="C", activation="relu", need_dX=True)
+@example(seed=2, N=1, D=3072, M=2, layout="strided", activation="tanh", need_dX=True)
 @SETTINGS
 def test_affine_act_backward_matches_reference(seed, threading_path, dtype, N, D, M, layout,
                                                activation, need_dX):
@@ -93,6 +101,7 @@ def test_affine_act_backward_matches_reference(seed, threading_path, dtype, N, D
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @given(seed=seeds, N=small, C=classes, layout=layouts, scale=st.sampled_from([1.0, 30.0]))
+@example(seed=1, N=1, C=2, layout="C", scale=1.0)
 @SETTINGS
 def test_softmax_loss_matches_reference(seed, threading_path, dtype, N, C, layout, scale):
     rng = np.random.default_rng(seed)
@@ -101,7 +110,10 @@ def test_softmax_loss_matches_reference(seed, threading_path, dtype, N, C, layou
     loss, dscores = kernels.softmax_loss(with_layout(scores, layout), y)
     ref_loss, ref_dscores = reference.softmax_loss(*upcast(scores), y)
     assert loss == pytest.approx(ref_loss, rel=TOL[np.dtype(dtype)])
-    assert_matches(dscores, ref_dscores, dtype)
+    # Entries of dscores are at most 1/N, their natural scale. (Relative to
+    # the largest entry, a confident row's 1 - p_t cancels in the reference.)
+    assert dscores.dtype == np.dtype(dtype)
+    assert scaled_error(dscores, ref_dscores, 1.0 / N) <= TOL[np.dtype(dtype)]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -59,3 +59,16 @@ def test_all_dead_relu_layer_passes_no_gradient_to_the_first_layer(rng, dtype):
     assert np.abs(db2).max() > 0
     expected = reference.two_layer_loss(*upcast(W1, b1, W2, b2, X), y, 0.0, need_dX=True)
     assert_all_match([dW1, db1, dW2, db2, dX], expected[1:], dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_confident_prediction_keeps_full_relative_accuracy_of_the_target_gradient(dtype):
+    # Target logit 20 above the others: 1 - p_t = 4 e^-20 / (1 + 4 e^-20) = 8.2e-9,
+    # below float32's eps and barely above float64's. Written as
+    # -others / total it keeps its relative accuracy instead of cancelling.
+    scores = np.array([[0.0, 0.0, 20.0, 0.0, 0.0]], dtype)
+    _, dscores = kernels.softmax_loss(scores, np.array([2]))
+    small = 4 * np.exp(-20.0) / (1 + 4 * np.exp(-20.0))
+    assert dscores[0, 2] == pytest.approx(-small, rel=10 * float(np.finfo(dtype).eps))
+    assert dscores[0, 0] == pytest.approx(np.exp(-20.0) / (1 + 4 * np.exp(-20.0)),
+                                          rel=10 * float(np.finfo(dtype).eps))

@@ -13,39 +13,39 @@ def rel_error(x, y):
     return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
 
 
+def _centred(f, x, ix, h):
+    """``(f(x + h e_ix), f(x - h e_ix))``, with ``x[ix]`` restored afterwards.
+
+    Results are copied to float64, since ``f`` may return a buffer it reuses.
+    """
+    old = x[ix]
+    try:
+        x[ix] = old + h
+        plus = np.array(f(x), dtype=np.float64, copy=True)
+        x[ix] = old - h
+        minus = np.array(f(x), dtype=np.float64, copy=True)
+    finally:
+        x[ix] = old
+    return plus, minus
+
+
 def eval_numerical_gradient(f, x, verbose=True, h=1e-5):
     """Gradient of the scalar ``f(x)`` with respect to the array ``x``."""
     grad = np.zeros_like(x, dtype=np.float64)
-    it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
-    while not it.finished:
-        ix = it.multi_index
-        old = x[ix]
-        x[ix] = old + h
-        fxph = f(x)
-        x[ix] = old - h
-        fxmh = f(x)
-        x[ix] = old
-        grad[ix] = (fxph - fxmh) / (2 * h)
+    for ix in np.ndindex(x.shape):
+        plus, minus = _centred(f, x, ix, h)
+        grad[ix] = (plus - minus) / (2 * h)
         if verbose:
             print(ix, grad[ix])
-        it.iternext()
     return grad
 
 
 def eval_numerical_gradient_array(f, x, df, h=1e-5):
     """Gradient of ``sum(f(x) * df)`` with respect to ``x`` (f array-valued)."""
     grad = np.zeros_like(x, dtype=np.float64)
-    it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
-    while not it.finished:
-        ix = it.multi_index
-        old = x[ix]
-        x[ix] = old + h
-        pos = np.array(f(x), dtype=np.float64, copy=True)
-        x[ix] = old - h
-        neg = np.array(f(x), dtype=np.float64, copy=True)
-        x[ix] = old
-        grad[ix] = np.sum((pos - neg) * df) / (2 * h)
-        it.iternext()
+    for ix in np.ndindex(x.shape):
+        plus, minus = _centred(f, x, ix, h)
+        grad[ix] = np.sum((plus - minus) * df) / (2 * h)
     return grad
 
 
@@ -60,13 +60,8 @@ def grad_check_sparse(f, x, analytic_grad, num_checks=10, h=1e-5, seed=None):
     for _ in range(num_checks):
         ix = tuple(int(pick.integers(m)) if seed is not None else int(pick.randint(m))
                    for m in x.shape)
-        old = x[ix]
-        x[ix] = old + h
-        fxph = f(x)
-        x[ix] = old - h
-        fxmh = f(x)
-        x[ix] = old
-        numeric = (fxph - fxmh) / (2 * h)
+        plus, minus = _centred(f, x, ix, h)
+        numeric = float(plus - minus) / (2 * h)
         analytic = analytic_grad[ix]
         err = abs(numeric - analytic) / max(1e-8, abs(numeric) + abs(analytic))
         errors.append(err)

@@ -32,6 +32,16 @@ def draw_net(rng, N, D, H, C, dtype, scale=0.5):
     return W1, b1, W2, b2, X, y
 
 
+def draw_layer(rng, N, D, M, dtype):
+    """X (N, D), W (D, M) scaled by 1/sqrt(D) so tanh and sigmoid do not
+    saturate (at 1 - a*a with a within 1e-8 of 1, an FMA, allowed by the
+    'contract' flag, and NumPy's rounding differ in every digit), b (M,)."""
+    X = rng.standard_normal((N, D)).astype(dtype)
+    W = (rng.standard_normal((D, M)) / np.sqrt(D)).astype(dtype)
+    b = rng.standard_normal(M).astype(dtype)
+    return X, W, b
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @given(seed=seeds, N=small, D=width, H=small, C=classes, layout=layouts,
        activation=st.sampled_from(ACTIVATIONS), l2=st.sampled_from(["full", "half"]),
@@ -62,9 +72,7 @@ def test_two_layer_loss_matches_reference(seed, threading_path, dtype, N, D, H, 
 def test_affine_act_forward_matches_reference(seed, threading_path, dtype, N, D, M, layout,
                                               activation, residual):
     rng = np.random.default_rng(seed)
-    X = rng.standard_normal((N, D)).astype(dtype)
-    W = rng.standard_normal((D, M)).astype(dtype) / np.sqrt(D).astype(dtype)
-    b = rng.standard_normal(M).astype(dtype)
+    X, W, b = draw_layer(rng, N, D, M, dtype)
     R = rng.standard_normal((N, M)).astype(dtype) if residual else None
     expected = reference.affine_act_forward(*upcast(X, W, b), activation, residual=R)
     got = kernels.affine_act_forward(with_layout(X, layout), with_layout(W, layout), b,
@@ -81,12 +89,7 @@ def test_affine_act_forward_matches_reference(seed, threading_path, dtype, N, D,
 def test_affine_act_backward_matches_reference(seed, threading_path, dtype, N, D, M, layout,
                                                activation, need_dX):
     rng = np.random.default_rng(seed)
-    X = rng.standard_normal((N, D)).astype(dtype)
-    # Scaled so tanh and sigmoid do not saturate: at 1 - a*a with a within
-    # 1e-8 of 1, an FMA (allowed by the 'contract' flag) and NumPy's rounding
-    # legitimately differ in every digit of the tiny result.
-    W = (rng.standard_normal((D, M)) / np.sqrt(D)).astype(dtype)
-    b = rng.standard_normal(M).astype(dtype)
+    X, W, b = draw_layer(rng, N, D, M, dtype)
     a = reference.affine_act_forward(X, W, b, activation)
     dout = rng.standard_normal((N, M)).astype(dtype)
     expected = reference.affine_act_backward(*upcast(dout, X, W, a), activation, need_dX=need_dX)

@@ -1,0 +1,75 @@
+"""The training loop, compiled: minibatch gather, loss and gradient, update,
+epoch-boundary accuracies and learning-rate decay, with no Python per step.
+
+Python draws the minibatch indices for a chunk of iterations up front and
+calls :func:`train_chunk` once per chunk (for progress reports and bounded
+memory); everything per iteration happens here.
+"""
+import numpy as np
+from numba import njit
+
+from .config import JIT
+from .mlp import count_correct, loss_grad
+from .optim import update
+
+
+@njit(**JIT)
+def _gather(X, y, idx, n, Xb, yb):
+    for i in range(n):
+        r = idx[i]
+        yb[i] = y[r]
+        for j in range(X.shape[1]):
+            Xb[i, j] = X[r, j]
+
+
+@njit(**JIT)
+def train_chunk(net, opt, sched, data, idx, lens, it0, bufs, hist):
+    """Run iterations ``it0 .. it0 + len(idx) - 1``.
+
+    net   = (theta, grad, sizes, w_off, codes, residual, c)
+    opt   = (s1, s2, backup, code, p1, p2, eps, state) with state float64
+            [lr, t, best_val, n_epochs]
+    sched = (epoch_len, decay, decay_every): at iterations with
+            ``it % epoch_len == 0`` the train accuracy of the minibatch (after
+            its update) and the validation accuracy are recorded and, every
+            ``decay_every``-th such epoch, ``lr *= decay``.
+    data  = (X, y, X_val, y_val); idx (K, B) minibatch rows, lens (K,) used
+            rows of each; bufs = (Xb, yb, acts, deltas, row_loss, col_acc, dX,
+            best, par_min, loop_max); hist = (loss, train_acc, val_acc).
+
+    Returns -1, or the iteration whose loss was not finite: theta then holds
+    the parameters of the previous iteration, the last with a finite loss.
+    """
+    theta, grad, sizes, w_off, codes, residual, c = net
+    s1, s2, backup, code, p1, p2, eps, state = opt
+    epoch_len, decay, decay_every = sched
+    X, y, X_val, y_val = data
+    Xb, yb, acts, deltas, row_loss, col_acc, dX, best, par_min, loop_max = bufs
+    loss_hist, train_hist, val_hist = hist
+    for k in range(idx.shape[0]):
+        it = it0 + k
+        n = lens[k]
+        _gather(X, y, idx[k], n, Xb, yb)
+        loss = loss_grad(theta, grad, sizes, w_off, codes, residual, Xb[:n], yb[:n], c,
+                         acts, deltas, row_loss, col_acc, dX, False, par_min, loop_max)
+        if not np.isfinite(loss):
+            if it > 0:
+                theta[:] = backup
+            return it
+        loss_hist[it] = loss
+        state[1] += 1
+        update(theta, grad, s1, s2, backup, code, state[0], p1, p2, eps, state[1])
+        if it % epoch_len == 0:
+            e = int(state[3])
+            train_hist[e] = count_correct(theta, sizes, w_off, codes, residual, Xb[:n], yb[:n],
+                                          acts, Xb.shape[0], par_min, loop_max) / n
+            val = count_correct(theta, sizes, w_off, codes, residual, X_val, y_val, acts,
+                                Xb.shape[0], par_min, loop_max) / max(X_val.shape[0], 1)
+            val_hist[e] = val
+            if val > state[2]:
+                state[2] = val
+                best[:] = theta
+            state[3] = e + 1
+            if (e + 1) % decay_every == 0:
+                state[0] *= decay
+    return -1

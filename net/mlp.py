@@ -1,0 +1,351 @@
+"""``MLP``: a fully-connected softmax classifier of any depth, trained by the
+compiled loop of ``kernels.train_loop``.
+
+The parameters live in one flat buffer; ``params`` maps ``W1, b1, ..., WL,
+bL`` to views into it, so code that reads or perturbs ``net.params['W1']`` in
+place (gradient checks, weight pictures) sees and changes the real weights. A
+``params`` entry replaced by a new array is copied back into the buffer at
+the next call.
+"""
+import json
+import math
+
+import numpy as np
+
+from kernels import config
+from kernels.activations import IDENTITY, activation_code
+from kernels.checks import _first_nonfinite, as_labels, check_shape, l2_scale
+from kernels import mlp as K
+from kernels.optim import hyper
+from kernels.train_loop import train_chunk
+
+#: Largest index chunk drawn at once (iterations x batch rows).
+CHUNK_ROWS = 1 << 20
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss became NaN or Inf; ``history`` holds what was recorded until then."""
+
+    def __init__(self, message, history):
+        super().__init__(message)
+        self.history = history
+
+
+class MLP:
+    """Fully-connected classifier: affine -> act -> ... -> affine -> softmax.
+
+    Parameters
+    ----------
+    layer_sizes : widths ``[D, H1, ..., C]``; at least two.
+    activation : hidden activation, 'relu', 'tanh', 'sigmoid' or 'identity'.
+    residual : add the identity skip ``a_l = act(a_{l-1} W_l + b_l + a_{l-1})``
+        to every hidden layer whose fan-in equals its fan-out.
+    weight_scale : std of the initial weights; None draws He-scaled
+        (``sqrt(2 / fan_in)``, relu) or Glorot-scaled (``sqrt(1 / fan_in)``).
+    dtype : float64 or float32, for parameters and computation.
+    seed : int or ``np.random.Generator`` for initialisation and minibatches.
+    """
+
+    def __init__(self, layer_sizes, activation="relu", residual=False, weight_scale=None,
+                 dtype=np.float64, seed=None):
+        sizes = [int(s) for s in layer_sizes]
+        if len(sizes) < 2 or min(sizes) < 1:
+            raise ValueError(f"layer_sizes must hold at least two positive widths, got {layer_sizes!r}")
+        if sizes[-1] < 2:
+            raise ValueError(f"the last width is the number of classes and must be >= 2, got {sizes[-1]}")
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float32, np.float64):
+            raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+        self.layer_sizes = tuple(sizes)
+        self.activation = activation
+        self.residual = bool(residual)
+        self.dtype = dtype
+        self._rng = np.random.default_rng(seed)
+        code = activation_code(activation)
+        L = len(sizes) - 1
+        self._sizes = np.array(sizes, np.int64)
+        self._w_off, total = K.offsets(sizes)
+        self._codes = np.array([code] * (L - 1) + [IDENTITY], np.int64)
+        self._skip = np.array([self.residual and l < L - 1 and sizes[l] == sizes[l + 1]
+                               for l in range(L)], np.bool_)
+        self._theta = np.zeros(total, dtype)
+        self._slices = {}
+        for l in range(L):
+            fi, fo = sizes[l], sizes[l + 1]
+            start = int(self._w_off[l])
+            self._slices[f"W{l + 1}"] = (slice(start, start + fi * fo), (fi, fo))
+            self._slices[f"b{l + 1}"] = (slice(start + fi * fo, start + fi * fo + fo), (fo,))
+        self._views = {name: self._theta[sl].reshape(shape)
+                       for name, (sl, shape) in self._slices.items()}
+        self.params = dict(self._views)
+        self._init_weights(weight_scale)
+
+    def _init_weights(self, weight_scale):
+        for l, (fi, fo) in enumerate(zip(self.layer_sizes[:-1], self.layer_sizes[1:])):
+            scale = weight_scale
+            if scale is None:
+                scale = math.sqrt((2.0 if self.activation == "relu" else 1.0) / fi)
+            self._views[f"W{l + 1}"][...] = scale * self._rng.standard_normal((fi, fo))
+
+    # -- shape ------------------------------------------------------------------
+
+    @property
+    def num_parameters(self):
+        """Learnable parameters: every weight and bias."""
+        return int(self._theta.size)
+
+    @property
+    def num_classes(self):
+        return self.layer_sizes[-1]
+
+    def _sync_params(self):
+        """Copy any ``params`` entry that was replaced back into the flat buffer."""
+        for name, view in self._views.items():
+            value = self.params.get(name)
+            if value is view:
+                continue
+            if value is None:
+                raise KeyError(f"params[{name!r}] is missing")
+            value = np.asarray(value)
+            if value.shape != view.shape:
+                raise ValueError(f"params[{name!r}] has shape {value.shape}; expected {view.shape}")
+            view[...] = value
+            self.params[name] = view
+        for name, view in self._views.items():
+            if _first_nonfinite(view.reshape(-1)) >= 0:
+                raise ValueError(f"params[{name!r}] contains NaN or Inf")
+
+    # -- data ---------------------------------------------------------------------
+
+    def _inputs(self, X, name="X"):
+        """X as a C-contiguous, writeable, finite (n, D) array of the net's dtype."""
+        if not isinstance(X, np.ndarray):
+            X = np.asarray(X)
+        if X.dtype.kind not in "fiub":
+            raise TypeError(f"{name} must hold numbers, got dtype {X.dtype}")
+        check_shape(name, X, 2, (None, self.layer_sizes[0]))
+        if X.shape[0] == 0:
+            raise ValueError(f"{name} is empty (shape {X.shape}); expected at least one row")
+        X = np.require(X, self.dtype, ["C_CONTIGUOUS", "WRITEABLE"])
+        bad = _first_nonfinite(X.reshape(-1))
+        if bad >= 0:
+            idx = tuple(int(i) for i in np.unravel_index(bad, X.shape))
+            raise ValueError(f"{name} contains a non-finite value ({X[idx]}) at index {idx}")
+        return X
+
+    def _labels(self, y, n, name="y"):
+        return as_labels(name, np.asarray(y) if not isinstance(y, np.ndarray) else y, n,
+                         self.num_classes)
+
+    # -- evaluation -----------------------------------------------------------------
+
+    def _buffers(self, n):
+        acts = np.empty(n * int(self._sizes[1:].sum()), self.dtype)
+        return acts, np.empty_like(acts)
+
+    def scores(self, X):
+        """Class scores (N, C) of X (N, D)."""
+        self._sync_params()
+        X = self._inputs(X)
+        acts, _ = self._buffers(X.shape[0])
+        out = K.forward(self._theta, self._sizes, self._w_off, self._codes, self._skip, X, acts,
+                        config.PARALLEL_MIN_ELEMENTS, config.GEMM_LOOP_MAX)
+        return out.copy()
+
+    def predict(self, X):
+        """Labels (N,): the class of the highest score of each row."""
+        return np.argmax(self.scores(X), axis=1)
+
+    def predict_proba(self, X):
+        """Softmax probabilities (N, C)."""
+        s = self.scores(X)
+        s -= s.max(axis=1, keepdims=True)
+        np.exp(s, out=s)
+        s /= s.sum(axis=1, keepdims=True)
+        return s
+
+    def loss(self, X, y=None, reg=0.0, *, l2="full", need_dX=False):
+        """Scores (N, C) when y is None; else ``(loss, grads)``, grads keyed as
+        ``params``, and with ``need_dX`` also dX (N, D), the input gradient."""
+        if y is None:
+            return self.scores(X)
+        c = l2_scale(reg, l2)
+        self._sync_params()
+        X = self._inputs(X)
+        n = X.shape[0]
+        y = self._labels(y, n)
+        grad = np.empty_like(self._theta)
+        acts, deltas = self._buffers(n)
+        dX = np.empty((n if need_dX else 0, X.shape[1]), self.dtype)
+        loss = K.loss_grad(self._theta, grad, self._sizes, self._w_off, self._codes, self._skip,
+                           X, y, c, acts, deltas, np.empty(n), np.empty(max(self.layer_sizes)),
+                           dX, bool(need_dX), config.PARALLEL_MIN_ELEMENTS, config.GEMM_LOOP_MAX)
+        grads = {name: grad[sl].reshape(shape) for name, (sl, shape) in self._slices.items()}
+        return (float(loss), grads, dX) if need_dX else (float(loss), grads)
+
+    # -- training --------------------------------------------------------------------
+
+    def _draw(self, n_rows, count, batch):
+        """Minibatch indices (count, batch) drawn with replacement."""
+        return self._rng.integers(0, n_rows, (count, batch))
+
+    def train(self, X, y, X_val, y_val, learning_rate=1e-3, learning_rate_decay=0.95,
+              reg=5e-6, num_iters=100, batch_size=200, verbose=False, *, update="sgd",
+              optim_config=None, sampling="replacement", decay_every=1, l2="full",
+              keep_best=False, callback=None, callback_every=100):
+        """Minibatch training in compiled code; returns the histories.
+
+        Each iteration: a minibatch (``sampling='replacement'``: drawn with
+        replacement; ``'epochs'``: a shuffled pass without replacement, the
+        last batch of an epoch smaller), loss and gradient, one ``update``
+        step ('sgd', 'sgd_momentum', 'nesterov', 'rmsprop', 'adam', with
+        CS231n's ``optim_config`` keys). An epoch is ``max(N // batch_size,
+        1)`` iterations (``ceil(N / batch_size)`` for 'epochs'); at each epoch
+        boundary, iteration 0 included, the minibatch's train accuracy (after
+        its update) and the validation accuracy are recorded, and every
+        ``decay_every`` epochs the learning rate is multiplied by
+        ``learning_rate_decay``. ``keep_best`` leaves the model with the
+        parameters of the best validation accuracy, as CS231n's Solver does.
+        ``callback(iteration, loss)`` is called every ``callback_every``
+        iterations (between compiled chunks, so it costs nothing per step).
+
+        A NaN or Inf loss stops training with :class:`TrainingDiverged`
+        naming the iteration; the model keeps the parameters of the
+        iteration before it, the last with a finite loss.
+
+        Returns ``{'loss_history', 'train_acc_history', 'val_acc_history'}``.
+        """
+        c = l2_scale(reg, l2)
+        num_iters, batch_size = _positive("num_iters", num_iters), _positive("batch_size", batch_size)
+        decay_every = _positive("decay_every", decay_every)
+        if not np.isfinite(learning_rate_decay) or learning_rate_decay < 0:
+            raise ValueError(f"learning_rate_decay must be finite and >= 0, got {learning_rate_decay!r}")
+        if sampling not in ("replacement", "epochs"):
+            raise ValueError(f"sampling must be 'replacement' or 'epochs', got {sampling!r}")
+        code, _, p1, p2, eps = hyper(update, dict(optim_config or {}, learning_rate=learning_rate))
+        self._sync_params()
+        X = self._inputs(X)
+        N = X.shape[0]
+        y = self._labels(y, N)
+        X_val = self._inputs(X_val, "X_val")
+        y_val = self._labels(y_val, X_val.shape[0], "y_val")
+
+        B = batch_size if sampling == "replacement" else min(batch_size, N)
+        epoch_len = max(N // B, 1) if sampling == "replacement" else -(-N // B)
+        theta = self._theta
+        grad, s1, s2, backup = (np.zeros_like(theta) for _ in range(4))
+        best = theta.copy()
+        state = np.array([learning_rate, 0.0, -1.0, 0.0])
+        acts, deltas = self._buffers(B)
+        bufs = (np.empty((B, X.shape[1]), self.dtype), np.empty(B, np.intp), acts, deltas,
+                np.empty(B), np.empty(max(self.layer_sizes)), np.empty((0, X.shape[1]), self.dtype),
+                best, config.PARALLEL_MIN_ELEMENTS, config.GEMM_LOOP_MAX)
+        n_epochs = num_iters // epoch_len + 1
+        hist = (np.zeros(num_iters), np.zeros(n_epochs), np.zeros(n_epochs))
+        net = (theta, grad, self._sizes, self._w_off, self._codes, self._skip, c)
+        opt = (s1, s2, backup, code, p1, p2, eps, state)
+        sched = (epoch_len, float(learning_rate_decay), decay_every)
+        data = (X, y, X_val, y_val)
+
+        chunk = max(1, min(num_iters, CHUNK_ROWS // B, callback_every if callback else num_iters,
+                           100 if verbose else num_iters))
+        order = None
+        it = 0
+        while it < num_iters:
+            k = min(chunk, num_iters - it)
+            if sampling == "replacement":
+                idx = self._draw(N, k, B)
+                lens = np.full(k, B, np.int64)
+            else:
+                idx, lens, order = self._epoch_batches(N, B, it, k, epoch_len, order)
+            status = train_chunk(net, opt, sched, data, np.ascontiguousarray(idx, np.int64),
+                                 lens, it, bufs, hist)
+            end = it + k if status < 0 else status
+            if verbose:
+                for i in range(it - it % 100 + (100 if it % 100 else 0), end, 100):
+                    print("iteration %d / %d: loss %f" % (i, num_iters, hist[0][i]))
+            if status >= 0:
+                history = _history(hist, status, int(state[3]))
+                raise TrainingDiverged(
+                    f"training diverged: the loss at iteration {status} is not finite; the model "
+                    f"keeps the parameters of iteration {max(status - 1, 0)}, the last with a "
+                    f"finite loss (try a smaller learning_rate)", history)
+            it = end
+            if callback is not None:
+                callback(it - 1, float(hist[0][it - 1]))
+        if keep_best and state[2] >= 0:
+            theta[:] = best
+        self.best_val_acc = float(state[2])
+        return _history(hist, num_iters, int(state[3]))
+
+    def _epoch_batches(self, N, B, it, k, epoch_len, order):
+        """Indices of iterations it .. it+k-1 for shuffled epochs without replacement."""
+        idx = np.zeros((k, B), np.int64)
+        lens = np.empty(k, np.int64)
+        for j in range(k):
+            pos = (it + j) % epoch_len
+            if pos == 0 or order is None:
+                order = self._rng.permutation(N)
+            rows = order[pos * B:(pos + 1) * B]
+            idx[j, :len(rows)] = rows
+            lens[j] = len(rows)
+        return idx, lens, order
+
+    # -- files ---------------------------------------------------------------------------
+
+    def save(self, path):
+        """Write the parameters and the architecture to an ``.npz`` file."""
+        self._sync_params()
+        meta = dict(format="fusednet.MLP/1", layer_sizes=list(self.layer_sizes),
+                    activation=self.activation, residual=self.residual, dtype=self.dtype.name,
+                    cls=type(self).__name__)
+        np.savez(path, __meta__=np.array(json.dumps(meta)), **self._views)
+
+    @classmethod
+    def load(cls, path, *, expect=None):
+        """A model from :meth:`save`'s file. ``expect`` (an MLP) makes any
+        difference of architecture, activation or dtype an error."""
+        with np.load(path, allow_pickle=False) as f:
+            if "__meta__" not in f.files:
+                raise ValueError(f"{path} is not a fusednet model file (no architecture record)")
+            meta = json.loads(str(f["__meta__"]))
+            arrays = {k: f[k] for k in f.files if k != "__meta__"}
+        if meta.get("format") != "fusednet.MLP/1":
+            raise ValueError(f"{path}: unknown model format {meta.get('format')!r}")
+        if expect is not None:
+            mine = (list(expect.layer_sizes), expect.activation, expect.residual, expect.dtype.name)
+            theirs = (meta["layer_sizes"], meta["activation"], meta["residual"], meta["dtype"])
+            if mine != theirs:
+                raise ValueError(f"{path} holds layer_sizes={theirs[0]}, activation={theirs[1]!r}, "
+                                 f"residual={theirs[2]}, dtype={theirs[3]}; expected "
+                                 f"layer_sizes={mine[0]}, activation={mine[1]!r}, "
+                                 f"residual={mine[2]}, dtype={mine[3]}")
+        model = MLP(meta["layer_sizes"], meta["activation"], meta["residual"],
+                    dtype=meta["dtype"], seed=0)
+        for name, view in model._views.items():
+            if name not in arrays or arrays[name].shape != view.shape:
+                raise ValueError(f"{path}: {name} is missing or has the wrong shape")
+            if arrays[name].dtype != view.dtype:
+                raise ValueError(f"{path}: {name} has dtype {arrays[name].dtype}, the record says {view.dtype}")
+            view[...] = arrays[name]
+        model._sync_params()
+        return model
+
+    def load_params(self, path):
+        """Load :meth:`save`'s file into this model, refusing a mismatched one."""
+        other = MLP.load(path, expect=self)
+        self._theta[:] = other._theta
+        self.params = dict(self._views)
+
+
+def _positive(name, value):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _history(hist, n_iters, n_epochs):
+    loss, train, val = hist
+    return {"loss_history": loss[:n_iters].tolist(),
+            "train_acc_history": train[:n_epochs].tolist(),
+            "val_acc_history": val[:n_epochs].tolist()}

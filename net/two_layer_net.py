@@ -1,0 +1,44 @@
+"""``TwoLayerNet``: the CS231n class, same interface and same numbers."""
+import numpy as np
+
+import kernels
+from .mlp import MLP
+
+
+class TwoLayerNet(MLP):
+    """Two-layer net: input - affine - relu - affine - softmax.
+
+    A drop-in for the course's class: ``params`` holds ``W1`` (D, H), ``b1``,
+    ``W2`` (H, C), ``b2``; weights are ``std * np.random.randn(...)``, W1
+    first, biases zero, so a notebook that seeds ``np.random`` gets the
+    classic solution's numbers. Training draws minibatches from
+    ``np.random`` too (``np.random.choice(N, batch_size)`` per iteration,
+    drawn in chunks up front, which gives the same stream).
+    """
+
+    def __init__(self, input_size, hidden_size, output_size, std=1e-4):
+        super().__init__([input_size, hidden_size, output_size], "relu", weight_scale=0.0)
+        self.params["W1"][...] = std * np.random.randn(input_size, hidden_size)
+        self.params["W2"][...] = std * np.random.randn(hidden_size, output_size)
+
+    def loss(self, X, y=None, reg=0.0, *, l2="full", need_dX=False):
+        """Scores (N, C) when y is None, else ``(loss, grads)`` (and dX with
+        ``need_dX``). L2 is ``reg * sum(W**2)``; ``l2='half'`` for ``0.5 reg``."""
+        if y is None:
+            return self.scores(X)
+        self._sync_params()
+        X = self._inputs(X)
+        p = self._views
+        out = kernels.two_layer_loss(p["W1"], p["b1"], p["W2"], p["b2"], X,
+                                     self._labels(y, X.shape[0]), reg, l2=l2, need_dX=need_dX)
+        grads = dict(zip(("W1", "b1", "W2", "b2"), out[1:5]))
+        return (out[0], grads, out[5]) if need_dX else (out[0], grads)
+
+    def _draw(self, n_rows, count, batch):
+        return np.random.choice(n_rows, (count, batch))
+
+    def train(self, X, y, X_val, y_val, learning_rate=1e-3, learning_rate_decay=0.95,
+              reg=5e-6, num_iters=100, batch_size=200, verbose=False, **options):
+        """The course's SGD loop, compiled; see :meth:`MLP.train` for ``options``."""
+        return super().train(X, y, X_val, y_val, learning_rate, learning_rate_decay, reg,
+                             num_iters, batch_size, verbose, **options)

@@ -33,14 +33,6 @@ def activation_code(activation):
 
 
 @njit(inline="always", **JIT)
-def cost(code):
-    """Relative cost per element of ``activate``: tanh and sigmoid call libm
-    (no SVML in pip's llvmlite, ~9 ns each here) where ReLU is a vector max.
-    Measured crossovers to threads: ~2**17 elements for ReLU, ~2**12 for tanh."""
-    return 32 if code == TANH or code == SIGMOID else 1
-
-
-@njit(inline="always", **JIT)
 def activate(z, code):
     """The activation ``code`` applied to the scalar ``z``."""
     if code == RELU:

@@ -14,16 +14,16 @@ from .matmul import matmul
 
 
 @njit(**JIT)
-def _affine_act_forward(X, W, b, R, code, out, par_min, loop_max):
+def _affine_act_forward(X, W, b, R, code, out, loop_max):
     matmul(X, W, out, loop_max)
     if R.shape[0]:
         add_into(out, R)
-    bias_act(out, b, code, par_min)
+    bias_act(out, b, code)
 
 
 @njit(**JIT)
-def _affine_act_backward(dout, X, W, a, code, dz, dX, dW, db, acc, need_dX, par_min, loop_max):
-    grad_colsum(dout, a, code, dz, db, acc, par_min)
+def _affine_act_backward(dout, X, W, a, code, dz, dX, dW, db, acc, need_dX, loop_max):
+    grad_colsum(dout, a, code, dz, db, acc)
     matmul(X.T, dz, dW, loop_max)
     if need_dX:
         matmul(dz, W.T, dX, loop_max)
@@ -62,7 +62,7 @@ def affine_act_forward(X, W, b, activation, out=None, *, residual=None):
     else:
         R = as_input("residual", residual, 2, W.dtype, shape)
     out = as_output("out", out, shape, W.dtype, (X, W, b, R))
-    _affine_act_forward(X, W, b, R, code, out, config.PARALLEL_MIN_ELEMENTS, config.GEMM_LOOP_MAX)
+    _affine_act_forward(X, W, b, R, code, out, config.GEMM_LOOP_MAX)
     return out
 
 
@@ -127,5 +127,5 @@ def _backward(dout, X, W, a, a_name, activation, dX, dW, db, need_dX, dz):
         dX = np.empty((0, 0), dtype)
     acc = np.empty(M, np.float64)
     _affine_act_backward(dout, X, W, a, code, dz, dX, dW, db, acc, bool(need_dX),
-                         config.PARALLEL_MIN_ELEMENTS, config.GEMM_LOOP_MAX)
+                         config.GEMM_LOOP_MAX)
     return (dX if need_dX else None), dW, db

@@ -1,53 +1,25 @@
 """The elementwise passes fused around the matrix products.
 
-Each pass has three levels: a serial body over a block of rows or columns, a
-``parallel=True`` driver looping ``prange`` over blocks, and a dispatcher that
-picks one by size. Every block owns its output (rows, or columns for the
-column sums), and each column is always summed over the batch in row order,
-so the serial and parallel paths give bit-identical results whatever the
-thread count.
+They are serial on purpose. The matrix products run multi-threaded in
+OpenBLAS; threading these passes with ``prange`` gained 1.7x on a ReLU pass of
+2**20 elements (a few percent of a whole step at that size), but a cached
+kernel calling a ``parallel=True`` function was seen to segfault when loaded
+from a cache written by another process (Numba issue #8578), and a kernel that
+can crash a user's process is not worth a few percent.
 """
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from .activations import TANH, activate, cost, derivative
-from .config import JIT, PARALLEL_BLOCKS
+from .activations import activate, derivative
+from .config import JIT
 
 
 @njit(**JIT)
-def _blocks(n):
-    """How many blocks to split ``n`` rows or columns into for ``prange``.
-
-    A constant, not the thread count: ``numba.get_num_threads()`` in a kernel
-    makes it uncacheable, and more blocks than threads cost nothing here.
-    """
-    return min(n, PARALLEL_BLOCKS)
-
-
-# -- forward: z = act(z + b), rows -------------------------------------------
-
-@njit(**JIT)
-def _bias_act_rows(z, b, code, r0, r1):
-    for i in range(r0, r1):
+def bias_act(z, b, code):
+    """In place ``z[:] = act(z + b)``; z (N, M) C-contiguous, b (M,)."""
+    for i in range(z.shape[0]):
         for j in range(z.shape[1]):
             z[i, j] = activate(z[i, j] + b[j], code)
-
-
-@njit(parallel=True, **JIT)
-def _bias_act_parallel(z, b, code):
-    n = z.shape[0]
-    nb = _blocks(n)
-    for t in prange(nb):
-        _bias_act_rows(z, b, code, t * n // nb, (t + 1) * n // nb)
-
-
-@njit(**JIT)
-def bias_act(z, b, code, par_min):
-    """In place ``z[:] = act(z + b)``; z (N, M) C-contiguous, b (M,)."""
-    if z.size * cost(code) >= par_min:
-        _bias_act_parallel(z, b, code)
-    else:
-        _bias_act_rows(z, b, code, 0, z.shape[0])
 
 
 @njit(**JIT)
@@ -59,48 +31,37 @@ def add_into(z, r):
         zf[i] += rf[i]
 
 
-# -- backward: dz = dout * act'(a), db = sum_rows dz, columns -----------------
-
 @njit(**JIT)
-def _grad_colsum_cols(dout, a, code, dz, db, acc, c0, c1):
-    for j in range(c0, c1):
-        acc[j] = 0.0
-    for i in range(dz.shape[0]):
-        for j in range(c0, c1):
-            g = dout[i, j] * derivative(a[i, j], code)
-            dz[i, j] = g
-            acc[j] += g
-    for j in range(c0, c1):
-        db[j] = acc[j]
-
-
-@njit(parallel=True, **JIT)
-def _grad_colsum_parallel(dout, a, code, dz, db, acc):
-    m = dz.shape[1]
-    nb = _blocks(m)
-    for t in prange(nb):
-        _grad_colsum_cols(dout, a, code, dz, db, acc, t * m // nb, (t + 1) * m // nb)
-
-
-@njit(**JIT)
-def grad_colsum(dout, a, code, dz, db, acc, par_min):
+def grad_colsum(dout, a, code, dz, db, acc):
     """``dz = dout * act'(a)`` and ``db = dz.sum(axis=0)`` in one pass.
 
     dout, a, dz (N, M), C-contiguous; dz may be dout itself. db (M,);
-    acc (>= M,) float64 scratch so the column sums are accumulated in float64.
+    acc (>= M,) float64 scratch so the column sums are accumulated in float64,
+    each column in row order.
     """
-    if dz.size >= par_min:
-        _grad_colsum_parallel(dout, a, code, dz, db, acc)
-    else:
-        _grad_colsum_cols(dout, a, code, dz, db, acc, 0, dz.shape[1])
+    m = dz.shape[1]
+    for j in range(m):
+        acc[j] = 0.0
+    for i in range(dz.shape[0]):
+        for j in range(m):
+            g = dout[i, j] * derivative(a[i, j], code)
+            dz[i, j] = g
+            acc[j] += g
+    for j in range(m):
+        db[j] = acc[j]
 
-
-# -- softmax cross-entropy, rows ----------------------------------------------
 
 @njit(**JIT)
-def _softmax_xent_rows(s, y, ds, row_loss, r0, r1):
-    inv_n = 1.0 / s.shape[0]
-    for i in range(r0, r1):
+def softmax_xent(s, y, ds, row_loss):
+    """Mean softmax cross-entropy of logits s (N, C) with labels y (N,).
+
+    Writes ``ds = (softmax(s) - onehot(y)) / N`` (ds may be s itself) and
+    returns ``mean(logsumexp(s_i) - s_i[y_i])``, max-shifted so any finite
+    logits give a finite loss. row_loss (>= N,) float64 scratch.
+    """
+    n = s.shape[0]
+    inv_n = 1.0 / n
+    for i in range(n):
         t = y[i]
         m = -np.inf
         for k in range(s.shape[1]):
@@ -109,8 +70,7 @@ def _softmax_xent_rows(s, y, ds, row_loss, r0, r1):
         for k in range(s.shape[1]):
             if k != t:
                 others += np.exp(s[i, k] - m)
-        e_t = np.exp(s[i, t] - m)
-        total = others + e_t
+        total = others + np.exp(s[i, t] - m)
         row_loss[i] = np.log(total) + m - s[i, t]
         # p_t - 1 is written as -others / total: no cancellation when the net
         # is confident, where 1 - p_t is far below float eps. exp is taken
@@ -121,37 +81,11 @@ def _softmax_xent_rows(s, y, ds, row_loss, r0, r1):
             if k != t:
                 ds[i, k] = np.exp(s[i, k] - m) * scale
         ds[i, t] = -others * scale
-
-
-@njit(parallel=True, **JIT)
-def _softmax_xent_parallel(s, y, ds, row_loss):
-    n = s.shape[0]
-    nb = _blocks(n)
-    for t in prange(nb):
-        _softmax_xent_rows(s, y, ds, row_loss, t * n // nb, (t + 1) * n // nb)
-
-
-@njit(**JIT)
-def softmax_xent(s, y, ds, row_loss, par_min):
-    """Mean softmax cross-entropy of logits s (N, C) with labels y (N,).
-
-    Writes ``ds = (softmax(s) - onehot(y)) / N`` (ds may be s itself) and
-    returns the loss ``mean(logsumexp(s_i) - s_i[y_i])``, max-shifted so any
-    finite logits give a finite loss. row_loss (>= N,) float64 scratch; the
-    per-row losses are summed in row order so threads do not change the sum.
-    """
-    n = s.shape[0]
-    if s.size * cost(TANH) >= par_min:  # two exps per element
-        _softmax_xent_parallel(s, y, ds, row_loss)
-    else:
-        _softmax_xent_rows(s, y, ds, row_loss, 0, n)
     loss = 0.0
     for i in range(n):
         loss += row_loss[i]
     return loss / n
 
-
-# -- L2 ------------------------------------------------------------------------
 
 @njit(**JIT)
 def l2_fold(dW, W, scale):

@@ -56,7 +56,7 @@ def layer_rows(buf, sizes, n, l):
 
 
 @njit(**JIT)
-def forward(theta, sizes, w_off, codes, residual, X, acts, par_min, loop_max):
+def forward(theta, sizes, w_off, codes, residual, X, acts, loop_max):
     """Run the net on X (n, D); returns the scores, a view into ``acts``."""
     n = X.shape[0]
     inp = X
@@ -65,14 +65,14 @@ def forward(theta, sizes, w_off, codes, residual, X, acts, par_min, loop_max):
         matmul(inp, weight(theta, sizes, w_off, l), out, loop_max)
         if residual[l]:
             add_into(out, inp)
-        bias_act(out, bias(theta, sizes, w_off, l), codes[l], par_min)
+        bias_act(out, bias(theta, sizes, w_off, l), codes[l])
         inp = out
     return inp
 
 
 @njit(**JIT)
 def loss_grad(theta, grad, sizes, w_off, codes, residual, X, y, c, acts, deltas,
-              row_loss, col_acc, dX, need_dX, par_min, loop_max):
+              row_loss, col_acc, dX, need_dX, loop_max):
     """Loss of (X, y) and its gradient into ``grad`` (same layout as theta).
 
     ``acts`` and ``deltas``: flat (>= n * sum(sizes[1:]),) buffers; row_loss
@@ -81,10 +81,10 @@ def loss_grad(theta, grad, sizes, w_off, codes, residual, X, y, c, acts, deltas,
     """
     n = X.shape[0]
     L = len(w_off)
-    scores = forward(theta, sizes, w_off, codes, residual, X, acts, par_min, loop_max)
-    loss = softmax_xent(scores, y, scores, row_loss, par_min)
+    scores = forward(theta, sizes, w_off, codes, residual, X, acts, loop_max)
+    loss = softmax_xent(scores, y, scores, row_loss)
     d = scores
-    grad_colsum(d, d, IDENTITY, d, bias(grad, sizes, w_off, L - 1), col_acc, par_min)
+    grad_colsum(d, d, IDENTITY, d, bias(grad, sizes, w_off, L - 1), col_acc)
     for l in range(L - 1, -1, -1):
         inp = X if l == 0 else layer_rows(acts, sizes, n, l - 1)
         W = weight(theta, sizes, w_off, l)
@@ -98,8 +98,7 @@ def loss_grad(theta, grad, sizes, w_off, codes, residual, X, y, c, acts, deltas,
         if l > 0:
             # Mask (derivative of the previous activation) and that layer's
             # bias gradient in one pass.
-            grad_colsum(d_in, inp, codes[l - 1], d_in, bias(grad, sizes, w_off, l - 1),
-                        col_acc, par_min)
+            grad_colsum(d_in, inp, codes[l - 1], d_in, bias(grad, sizes, w_off, l - 1), col_acc)
         d = d_in
     if c != 0:
         penalty = 0.0
@@ -110,13 +109,12 @@ def loss_grad(theta, grad, sizes, w_off, codes, residual, X, y, c, acts, deltas,
 
 
 @njit(**JIT)
-def count_correct(theta, sizes, w_off, codes, residual, X, y, acts, chunk, par_min, loop_max):
+def count_correct(theta, sizes, w_off, codes, residual, X, y, acts, chunk, loop_max):
     """How many rows of X the net labels as y, run ``chunk`` rows at a time."""
     correct = 0
     for start in range(0, X.shape[0], chunk):
         stop = min(start + chunk, X.shape[0])
-        scores = forward(theta, sizes, w_off, codes, residual, X[start:stop], acts,
-                         par_min, loop_max)
+        scores = forward(theta, sizes, w_off, codes, residual, X[start:stop], acts, loop_max)
         for i in range(stop - start):
             best = 0
             for k in range(1, scores.shape[1]):

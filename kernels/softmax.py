@@ -1,7 +1,6 @@
 """Softmax cross-entropy loss and its gradient in one pass per row."""
 import numpy as np
 
-from . import config
 from .checks import as_input, as_labels, as_output, float_dtype
 from .epilogues import softmax_xent
 
@@ -29,5 +28,5 @@ def softmax_loss(scores, y, dscores=None):
     y = as_labels("y", y, N, C)
     dscores = as_output("dscores", dscores, (N, C), dtype, (scores,))
     row_loss = np.empty(N, np.float64)
-    loss = softmax_xent(scores, y, dscores, row_loss, config.PARALLEL_MIN_ELEMENTS)
+    loss = softmax_xent(scores, y, dscores, row_loss)
     return float(loss), dscores

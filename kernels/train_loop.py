@@ -35,7 +35,7 @@ def train_chunk(net, opt, sched, data, idx, lens, it0, bufs, hist):
             ``decay_every``-th such epoch, ``lr *= decay``.
     data  = (X, y, X_val, y_val); idx (K, B) minibatch rows, lens (K,) used
             rows of each; bufs = (Xb, yb, acts, deltas, row_loss, col_acc, dX,
-            best, par_min, loop_max); hist = (loss, train_acc, val_acc).
+            best, loop_max); hist = (loss, train_acc, val_acc).
 
     Returns -1, or the iteration whose loss was not finite: theta then holds
     the parameters of the previous iteration, the last with a finite loss.
@@ -44,14 +44,14 @@ def train_chunk(net, opt, sched, data, idx, lens, it0, bufs, hist):
     s1, s2, backup, code, p1, p2, eps, state = opt
     epoch_len, decay, decay_every = sched
     X, y, X_val, y_val = data
-    Xb, yb, acts, deltas, row_loss, col_acc, dX, best, par_min, loop_max = bufs
+    Xb, yb, acts, deltas, row_loss, col_acc, dX, best, loop_max = bufs
     loss_hist, train_hist, val_hist = hist
     for k in range(idx.shape[0]):
         it = it0 + k
         n = lens[k]
         _gather(X, y, idx[k], n, Xb, yb)
         loss = loss_grad(theta, grad, sizes, w_off, codes, residual, Xb[:n], yb[:n], c,
-                         acts, deltas, row_loss, col_acc, dX, False, par_min, loop_max)
+                         acts, deltas, row_loss, col_acc, dX, False, loop_max)
         if not np.isfinite(loss):
             if it > 0:
                 theta[:] = backup
@@ -62,9 +62,9 @@ def train_chunk(net, opt, sched, data, idx, lens, it0, bufs, hist):
         if it % epoch_len == 0:
             e = int(state[3])
             train_hist[e] = count_correct(theta, sizes, w_off, codes, residual, Xb[:n], yb[:n],
-                                          acts, Xb.shape[0], par_min, loop_max) / n
+                                          acts, Xb.shape[0], loop_max) / n
             val = count_correct(theta, sizes, w_off, codes, residual, X_val, y_val, acts,
-                                Xb.shape[0], par_min, loop_max) / max(X_val.shape[0], 1)
+                                Xb.shape[0], loop_max) / max(X_val.shape[0], 1)
             val_hist[e] = val
             if val > state[2]:
                 state[2] = val

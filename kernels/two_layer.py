@@ -74,22 +74,22 @@ class TwoLayerWorkspace:
 
 
 @njit(**JIT)
-def _two_layer_loss(W1, b1, W2, b2, X, y, c, code, need_dX, par_min, loop_max,
+def _two_layer_loss(W1, b1, W2, b2, X, y, c, code, need_dX, loop_max,
                     h, dh, s, dW1, db1, dW2, db2, dX, row_loss, col_acc):
     N = X.shape[0]
     h = h[:N]
     dh = dh[:N]
     s = s[:N]
     matmul(X, W1, h, loop_max)
-    bias_act(h, b1, code, par_min)
+    bias_act(h, b1, code)
     matmul(h, W2, s, loop_max)
-    bias_act(s, b2, IDENTITY, par_min)
-    loss = softmax_xent(s, y, s, row_loss, par_min)
+    bias_act(s, b2, IDENTITY)
+    loss = softmax_xent(s, y, s, row_loss)
     ds = s
     matmul(h.T, ds, dW2, loop_max)
-    grad_colsum(ds, ds, IDENTITY, ds, db2, col_acc, par_min)
+    grad_colsum(ds, ds, IDENTITY, ds, db2, col_acc)
     matmul(ds, W2.T, dh, loop_max)
-    grad_colsum(dh, h, code, dh, db1, col_acc, par_min)
+    grad_colsum(dh, h, code, dh, db1, col_acc)
     matmul(X.T, dh, dW1, loop_max)
     if need_dX:
         matmul(dh, W1.T, dX[:N], loop_max)
@@ -146,7 +146,7 @@ def two_layer_loss(W1, b1, W2, b2, X, y, reg=0.0, workspace=None, *,
         if need_dX and not ws.need_dX:
             raise ValueError("need_dX=True but the workspace was made with need_dX=False")
     loss = _two_layer_loss(W1, b1, W2, b2, X, y, c, code, bool(need_dX),
-                           config.PARALLEL_MIN_ELEMENTS, config.GEMM_LOOP_MAX,
+                           config.GEMM_LOOP_MAX,
                            ws.h, ws.dh, ws.scores, ws.dW1, ws.db1, ws.dW2, ws.db2,
                            ws.dX, ws.row_loss, ws.col_acc)
     grads = (float(loss), ws.dW1, ws.db1, ws.dW2, ws.db2)

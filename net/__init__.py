@@ -1,7 +1,27 @@
 """The trainer and its public classes (built on ``kernels``)."""
 from . import gradcheck
 from .architecture import parameter_count
+from .eecs498 import (
+    find_best_net,
+    nn_forward_backward,
+    nn_forward_pass,
+    nn_get_search_params,
+    nn_predict,
+    nn_train,
+)
 from .mlp import MLP, TrainingDiverged
 from .two_layer_net import TwoLayerNet
 
-__all__ = ["MLP", "TrainingDiverged", "TwoLayerNet", "gradcheck", "parameter_count"]
+__all__ = [
+    "MLP",
+    "TrainingDiverged",
+    "TwoLayerNet",
+    "find_best_net",
+    "gradcheck",
+    "nn_forward_backward",
+    "nn_forward_pass",
+    "nn_get_search_params",
+    "nn_predict",
+    "nn_train",
+    "parameter_count",
+]

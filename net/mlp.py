@@ -83,6 +83,8 @@ class MLP:
     def _init_weights(self, weight_scale):
         for l, (fi, fo) in enumerate(zip(self.layer_sizes[:-1], self.layer_sizes[1:])):
             scale = weight_scale
+            if scale == 0:
+                continue
             if scale is None:
                 scale = math.sqrt((2.0 if self.activation == "relu" else 1.0) / fi)
             self._views[f"W{l + 1}"][...] = scale * self._rng.standard_normal((fi, fo))
@@ -149,7 +151,7 @@ class MLP:
         X = self._inputs(X)
         acts, _ = self._buffers(X.shape[0])
         out = K.forward(self._theta, self._sizes, self._w_off, self._codes, self._skip, X, acts,
-                        config.PARALLEL_MIN_ELEMENTS, config.GEMM_LOOP_MAX)
+                        config.GEMM_LOOP_MAX)
         return out.copy()
 
     def predict(self, X):
@@ -179,7 +181,7 @@ class MLP:
         dX = np.empty((n if need_dX else 0, X.shape[1]), self.dtype)
         loss = K.loss_grad(self._theta, grad, self._sizes, self._w_off, self._codes, self._skip,
                            X, y, c, acts, deltas, np.empty(n), np.empty(max(self.layer_sizes)),
-                           dX, bool(need_dX), config.PARALLEL_MIN_ELEMENTS, config.GEMM_LOOP_MAX)
+                           dX, bool(need_dX), config.GEMM_LOOP_MAX)
         grads = {name: grad[sl].reshape(shape) for name, (sl, shape) in self._slices.items()}
         return (float(loss), grads, dX) if need_dX else (float(loss), grads)
 
@@ -239,7 +241,7 @@ class MLP:
         acts, deltas = self._buffers(B)
         bufs = (np.empty((B, X.shape[1]), self.dtype), np.empty(B, np.intp), acts, deltas,
                 np.empty(B), np.empty(max(self.layer_sizes)), np.empty((0, X.shape[1]), self.dtype),
-                best, config.PARALLEL_MIN_ELEMENTS, config.GEMM_LOOP_MAX)
+                best, config.GEMM_LOOP_MAX)
         n_epochs = num_iters // epoch_len + 1
         hist = (np.zeros(num_iters), np.zeros(n_epochs), np.zeros(n_epochs))
         net = (theta, grad, self._sizes, self._w_off, self._codes, self._skip, c)

@@ -16,10 +16,24 @@ class TwoLayerNet(MLP):
     drawn in chunks up front, which gives the same stream).
     """
 
-    def __init__(self, input_size, hidden_size, output_size, std=1e-4):
-        super().__init__([input_size, hidden_size, output_size], "relu", weight_scale=0.0)
+    def __init__(self, input_size, hidden_size, output_size, std=1e-4, *, dtype=np.float64):
+        super().__init__([input_size, hidden_size, output_size], "relu", weight_scale=0.0,
+                         dtype=dtype)
         self.params["W1"][...] = std * np.random.randn(input_size, hidden_size)
         self.params["W2"][...] = std * np.random.randn(hidden_size, output_size)
+
+    @classmethod
+    def from_params(cls, params):
+        """A net over copies of ``params`` (W1, b1, W2, b2), drawing nothing
+        from ``np.random``."""
+        W1, W2 = params["W1"], params["W2"]
+        net = cls.__new__(cls)
+        MLP.__init__(net, [W1.shape[0], W1.shape[1], W2.shape[1]], "relu", weight_scale=0.0,
+                     dtype=W1.dtype)
+        for k in ("W1", "b1", "W2", "b2"):
+            net.params[k] = params[k]
+        net._sync_params()
+        return net
 
     def loss(self, X, y=None, reg=0.0, *, l2="full", need_dX=False):
         """Scores (N, C) when y is None, else ``(loss, grads)`` (and dX with

@@ -50,6 +50,14 @@ def accuracy(params, X, y):
     return float(np.mean(scores.argmax(axis=1) == y))
 
 
+def blas_threads():
+    """Which BLAS libraries are loaded and their thread counts."""
+    from threadpoolctl import threadpool_info
+    libs = [f"{i['internal_api']} {i.get('version') or ''} x{i['num_threads']}".strip()
+            for i in threadpool_info() if i["user_api"] == "blas"]
+    return "BLAS: " + (", ".join(libs) or "none found")
+
+
 def best_of(fn, repeats):
     """Median seconds of ``fn()`` over ``repeats`` calls, after one warm-up."""
     fn()
@@ -82,7 +90,7 @@ def main(argv=None):
 
     print(f"two-layer net {D} -> {H} (relu) -> {C} on scikit-learn's digits "
           f"({len(Xtr)} train, {len(Xval)} validation), {dtype.name}, "
-          f"{args.iters} SGD steps of {batch}; Numba threading layer {kernels.config.THREADING_LAYER}")
+          f"{args.iters} SGD steps of {batch}; {blas_threads()}")
     sgd(fused, params, Xtr, ytr, 2, batch, lr, reg, seed=2)  # compile or load from cache
     runs = {}
     for name, fn in (("fused", fused), ("NumPy", reference.two_layer_loss)):

@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 
-from kernels import config
 
 #: Agreement with the NumPy reference, relative to the reference's largest
 #: magnitude: float64 to ~1e-12, float32 to ~1e-5.
@@ -12,13 +11,6 @@ DTYPES = [np.float64, np.float32]
 @pytest.fixture
 def rng():
     return np.random.default_rng(20261123)
-
-
-@pytest.fixture(params=["serial", "parallel"])
-def threading_path(request, monkeypatch):
-    """Run a test once with every pass serial and once with every pass parallel."""
-    monkeypatch.setattr(config, "PARALLEL_MIN_ELEMENTS", 0 if request.param == "parallel" else 1 << 62)
-    return request.param
 
 
 def scaled_error(actual, expected, scale=None):

@@ -26,17 +26,17 @@ SCRIPT = textwrap.dedent("""
     from kernels.two_layer import _two_layer_loss
 
     @njit
-    def repeat(k, W1, b1, W2, b2, X, y, par_min, h, dh, s, dW1, db1, dW2, db2, dX, rl, acc):
+    def repeat(k, act, W1, b1, W2, b2, X, y, h, dh, s, dW1, db1, dW2, db2, dX, rl, acc):
         total = 0.0
         for _ in range(k):
-            total += _two_layer_loss(W1, b1, W2, b2, X, y, 0.1, 2, True, par_min,
+            total += _two_layer_loss(W1, b1, W2, b2, X, y, 0.1, act, True,
                                      config.GEMM_LOOP_MAX, h, dh, s, dW1, db1, dW2, db2, dX, rl, acc)
         return total
 
     rng = np.random.default_rng(0)
     _nrt_python.memsys_enable_stats()
     for (N, D, H, C) in [(5, 4, 10, 3), (300, 64, 600, 10)]:
-        for par_min in (1 << 62, 0):
+        for activation in (1, 2):
             args = (rng.standard_normal((D, H)), np.zeros(H), rng.standard_normal((H, C)),
                     np.zeros(C), rng.standard_normal((N, D)), rng.integers(0, C, N))
             ws = kernels.TwoLayerWorkspace(N, D, H, C, need_dX=True)
@@ -45,7 +45,7 @@ SCRIPT = textwrap.dedent("""
             counts = []
             for k in (1, 1, 25):
                 before = rtsys.get_allocation_stats().alloc
-                repeat(k, *args, par_min, *bufs)
+                repeat(k, activation, *args, *bufs)
                 counts.append(rtsys.get_allocation_stats().alloc - before)
             print(N, counts[1], counts[2])
 """)
@@ -58,9 +58,9 @@ def test_compiled_two_layer_step_allocates_nothing_per_call():
     rows = [line.split() for line in out if line.strip()]
     assert len(rows) == 4
     for _, one_call, many_calls in rows:
-        # The same fixed boundary cost for 1 call and for 25 calls, with the
-        # serial and the parallel passes alike: one wrapper for each of the 16
-        # arrays passed to ``repeat`` from Python, and nothing inside.
+        # The same fixed boundary cost for 1 call and for 25 calls, at the toy
+        # and a larger size: one wrapper for each of the 16 arrays passed to
+        # ``repeat`` from Python, and nothing inside.
         assert int(one_call) == int(many_calls) == 16
 
 

@@ -50,7 +50,7 @@ def draw_layer(rng, N, D, M, dtype):
 @example(seed=2, N=1, D=3072, H=1, C=2, layout="F", activation="tanh", l2="half", reg=1e-3)
 @example(seed=3, N=2, D=3072, H=40, C=2, layout="strided", activation="sigmoid", l2="full", reg=0.0)
 @SETTINGS
-def test_two_layer_loss_matches_reference(seed, threading_path, dtype, N, D, H, C, layout,
+def test_two_layer_loss_matches_reference(seed, dtype, N, D, H, C, layout,
                                           activation, l2, reg):
     W1, b1, W2, b2, X, y = draw_net(np.random.default_rng(seed), N, D, H, C, dtype)
     expected = reference.two_layer_loss(*upcast(W1, b1, W2, b2, X), y, reg,
@@ -69,7 +69,7 @@ def test_two_layer_loss_matches_reference(seed, threading_path, dtype, N, D, H, 
 @example(seed=1, N=1, D=1, M=1, layout="C", activation="relu", residual=True)
 @example(seed=2, N=1, D=3072, M=1, layout="F", activation="sigmoid", residual=False)
 @SETTINGS
-def test_affine_act_forward_matches_reference(seed, threading_path, dtype, N, D, M, layout,
+def test_affine_act_forward_matches_reference(seed, dtype, N, D, M, layout,
                                               activation, residual):
     rng = np.random.default_rng(seed)
     X, W, b = draw_layer(rng, N, D, M, dtype)
@@ -86,7 +86,7 @@ def test_affine_act_forward_matches_reference(seed, threading_path, dtype, N, D,
 @example(seed=1, N=1, D=1, M=1, layout="C", activation="relu", need_dX=True)
 @example(seed=2, N=1, D=3072, M=2, layout="strided", activation="tanh", need_dX=True)
 @SETTINGS
-def test_affine_act_backward_matches_reference(seed, threading_path, dtype, N, D, M, layout,
+def test_affine_act_backward_matches_reference(seed, dtype, N, D, M, layout,
                                                activation, need_dX):
     rng = np.random.default_rng(seed)
     X, W, b = draw_layer(rng, N, D, M, dtype)
@@ -106,7 +106,7 @@ def test_affine_act_backward_matches_reference(seed, threading_path, dtype, N, D
 @given(seed=seeds, N=small, C=classes, layout=layouts, scale=st.sampled_from([1.0, 30.0]))
 @example(seed=1, N=1, C=2, layout="C", scale=1.0)
 @SETTINGS
-def test_softmax_loss_matches_reference(seed, threading_path, dtype, N, C, layout, scale):
+def test_softmax_loss_matches_reference(seed, dtype, N, C, layout, scale):
     rng = np.random.default_rng(seed)
     scores = (scale * rng.standard_normal((N, C))).astype(dtype)
     y = rng.integers(0, C, N)
@@ -168,12 +168,10 @@ def test_workspace_serves_smaller_batches_and_returns_its_buffers(rng, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_results_are_bitwise_reproducible_and_thread_path_independent(rng, dtype, monkeypatch):
-    from kernels import config
+def test_results_are_bitwise_reproducible(rng, dtype):
     W1, b1, W2, b2, X, y = draw_net(rng, 300, 50, 700, 10, dtype)
     runs = []
-    for threshold in (1 << 62, 0, 1 << 62, 0):
-        monkeypatch.setattr(config, "PARALLEL_MIN_ELEMENTS", threshold)
+    for _ in range(3):
         out = kernels.two_layer_loss(W1, b1, W2, b2, X, y, 0.01, need_dX=True)
         runs.append([np.array(a, copy=True) for a in out[1:]] + [out[0]])
     for other in runs[1:]:

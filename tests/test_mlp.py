@@ -1,0 +1,217 @@
+"""net.MLP: any depth, residual skips, optimizers, the loop's bookkeeping, files."""
+import numpy as np
+import pytest
+
+from kernels import optim
+from net import MLP, TrainingDiverged, TwoLayerNet, parameter_count
+from net.gradcheck import eval_numerical_gradient, rel_error
+from conftest import norm_rel_error
+
+
+def blobs(n=240, d=10, c=3, seed=0):
+    rng = np.random.default_rng(seed)
+    centers = 2.5 * rng.standard_normal((c, d))
+    y = rng.integers(0, c, n)
+    return centers[y] + rng.standard_normal((n, d)), y
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
+def test_residual_mlp_gradients_match_numerical_for_parameters_and_input(rng, activation):
+    model = MLP([5, 6, 6, 6, 3], activation=activation, residual=True, seed=1)
+    assert list(model._skip) == [False, True, True, False]
+    X = rng.standard_normal((4, 5))
+    y = rng.integers(0, 3, 4)
+    _, grads, dX = model.loss(X, y, reg=0.05, need_dX=True)
+    f = lambda _: model.loss(X, y, reg=0.05)[0]  # noqa: E731
+    for name, grad in grads.items():
+        assert rel_error(eval_numerical_gradient(f, model.params[name], verbose=False), grad) < 1e-7, name
+    assert rel_error(eval_numerical_gradient(f, X, verbose=False), dX) < 1e-7
+
+
+def test_deep_net_gradients_and_parameter_count():
+    model = MLP([30, 64, 32, 16, 4], activation="tanh", seed=2)
+    assert model.num_parameters == parameter_count([30, 64, 32, 16, 4])
+    assert model.num_parameters == sum(p.size for p in model.params.values())
+    rng = np.random.default_rng(3)
+    X, y = rng.standard_normal((6, 30)), rng.integers(0, 4, 6)
+    _, grads = model.loss(X, y, reg=1e-3, l2="half")
+    f = lambda _: model.loss(X, y, reg=1e-3, l2="half")[0]  # noqa: E731
+    for name, grad in grads.items():
+        assert norm_rel_error(eval_numerical_gradient(f, model.params[name], verbose=False), grad) < 1e-7
+
+
+def test_two_layer_mlp_is_the_two_layer_net():
+    np.random.seed(0)
+    two = TwoLayerNet(6, 7, 3, std=0.3)
+    model = MLP([6, 7, 3], seed=0)
+    for k in two.params:
+        model.params[k] = two.params[k]
+    X, y = blobs(20, 6)
+    a, b = two.loss(X, y, reg=0.1), model.loss(X, y, reg=0.1)
+    assert a[0] == pytest.approx(b[0], rel=1e-13)
+    for k in a[1]:
+        np.testing.assert_allclose(a[1][k], b[1][k], rtol=1e-12, atol=1e-15)
+
+
+def numpy_update(rule, w, dw, state, cfg):
+    """CS231n's optim.py rules, written out in NumPy."""
+    lr = cfg["learning_rate"]
+    if rule == "sgd":
+        return w - lr * dw
+    if rule == "sgd_momentum":
+        state["v"] = cfg["momentum"] * state.get("v", 0) - lr * dw
+        return w + state["v"]
+    if rule == "nesterov":
+        v_prev = state.get("v", np.zeros_like(w))
+        state["v"] = cfg["momentum"] * v_prev - lr * dw
+        return w - cfg["momentum"] * v_prev + (1 + cfg["momentum"]) * state["v"]
+    if rule == "rmsprop":
+        state["c"] = cfg["decay_rate"] * state.get("c", 0) + (1 - cfg["decay_rate"]) * dw ** 2
+        return w - lr * dw / (np.sqrt(state["c"]) + cfg["epsilon"])
+    state["t"] = state.get("t", 0) + 1
+    state["m"] = cfg["beta1"] * state.get("m", 0) + (1 - cfg["beta1"]) * dw
+    mt = state["m"] / (1 - cfg["beta1"] ** state["t"])
+    state["v"] = cfg["beta2"] * state.get("v", 0) + (1 - cfg["beta2"]) * dw ** 2
+    vt = state["v"] / (1 - cfg["beta2"] ** state["t"])
+    return w - lr * mt / (np.sqrt(vt) + cfg["epsilon"])
+
+
+@pytest.mark.parametrize("rule", sorted(optim.RULES))
+def test_each_update_rule_matches_its_numpy_formulation(rng, rule):
+    code, defaults = optim.RULES[rule]
+    cfg = dict(defaults, learning_rate=0.05)
+    _, lr, p1, p2, eps = optim.hyper(rule, cfg)
+    w = rng.standard_normal(50)
+    theta, s1, s2, backup = w.copy(), np.zeros(50), np.zeros(50), np.zeros(50)
+    state = {}
+    for t in range(1, 8):
+        dw = rng.standard_normal(50)
+        before = theta.copy()
+        optim.update(theta, dw, s1, s2, backup, code, lr, p1, p2, eps, float(t))
+        w = numpy_update(rule, w, dw, state, cfg)
+        np.testing.assert_allclose(theta, w, rtol=1e-12, atol=1e-15)
+        np.testing.assert_array_equal(backup, before)
+
+
+def test_update_rules_are_checked():
+    with pytest.raises(ValueError, match="update rule must be one of"):
+        optim.hyper("adagrad", {})
+    with pytest.raises(ValueError, match=r"unknown adam config keys \['momentum'\]"):
+        optim.hyper("adam", {"momentum": 0.9})
+    with pytest.raises(ValueError, match="beta1 must be finite"):
+        optim.hyper("adam", {"beta1": float("nan")})
+
+
+@pytest.mark.parametrize("rule", sorted(optim.RULES))
+def test_every_update_rule_learns_separable_blobs(rule):
+    X, y = blobs()
+    model = MLP([10, 32, 3], seed=4)
+    lr = 1e-3 if rule in ("adam", "rmsprop") else 1e-2
+    stats = model.train(X, y, X, y, learning_rate=lr, num_iters=300, batch_size=32, update=rule,
+                        learning_rate_decay=1.0)
+    assert stats["loss_history"][-1] < 0.5 * stats["loss_history"][0]
+    assert np.mean(model.predict(X) == y) > 0.9
+
+
+def test_same_seed_same_numbers_and_step_decay():
+    X, y = blobs()
+    runs = []
+    for _ in range(2):
+        model = MLP([10, 16, 3], seed=7)
+        runs.append((model.train(X, y, X, y, learning_rate=1e-2, num_iters=50, batch_size=24,
+                                 sampling="epochs", decay_every=3, update="sgd_momentum"),
+                     model.params["W1"].copy()))
+    assert runs[0][0] == runs[1][0]
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+    # 240 rows in batches of 24: 10 iterations an epoch, 5 epoch boundaries.
+    assert len(runs[0][0]["val_acc_history"]) == 5
+
+
+def test_shuffled_epochs_visit_every_row_once():
+    model = MLP([3, 4, 2], seed=0)
+    idx, lens, order = model._epoch_batches(23, 5, 0, 5, 5, None)
+    assert list(lens) == [5, 5, 5, 5, 3]
+    rows = np.concatenate([idx[k, :lens[k]] for k in range(5)])
+    assert sorted(rows) == list(range(23))
+
+
+def test_divergence_stops_with_the_iteration_and_keeps_last_good_parameters():
+    X, y = blobs()
+    X = X * 1e3
+    kw = dict(learning_rate=1e6, learning_rate_decay=1.0, reg=0.0, num_iters=200, batch_size=16)
+    model = MLP([10, 32, 3], seed=5)
+    with pytest.raises(TrainingDiverged, match=r"the loss at iteration (\d+) is not finite") as info:
+        model.train(X, y, X, y, **kw)
+    bad = int(info.value.args[0].split("iteration ")[1].split(" ")[0])
+    assert bad >= 1 and len(info.value.history["loss_history"]) == bad
+    assert np.isfinite(info.value.history["loss_history"]).all()
+    # The same run stopped just before: the parameters the loss was last finite at.
+    twin = MLP([10, 32, 3], seed=5)
+    twin.train(X, y, X, y, **dict(kw, num_iters=bad - 1))
+    for k in model.params:
+        np.testing.assert_array_equal(model.params[k], twin.params[k])
+    assert all(np.isfinite(p).all() for p in model.params.values())
+
+
+def test_callback_is_called_every_k_iterations():
+    X, y = blobs()
+    calls = []
+    model = MLP([10, 8, 3], seed=0)
+    stats = model.train(X, y, X, y, num_iters=95, batch_size=10, callback=lambda i, l: calls.append((i, l)),
+                        callback_every=20)
+    assert [i for i, _ in calls] == [19, 39, 59, 79, 94]
+    assert [l for _, l in calls] == [stats["loss_history"][i] for i, _ in calls]
+
+
+def test_keep_best_leaves_the_best_validation_parameters():
+    X, y = blobs(seed=1)
+    Xv, yv = blobs(seed=2)
+    model = MLP([10, 16, 3], seed=3)
+    stats = model.train(X, y, Xv, yv, learning_rate=1e-1, num_iters=200, batch_size=8, keep_best=True)
+    assert model.best_val_acc == max(stats["val_acc_history"])
+    assert np.mean(model.predict(Xv) == yv) == pytest.approx(model.best_val_acc)
+
+
+def test_save_and_load_round_trip_and_refuse_a_mismatch(tmp_path):
+    X, y = blobs()
+    model = MLP([10, 12, 12, 3], activation="tanh", residual=True, dtype=np.float32, seed=1)
+    model.train(X, y, X, y, num_iters=20, batch_size=16)
+    path = tmp_path / "model.npz"
+    model.save(path)
+    again = MLP.load(path)
+    assert again.layer_sizes == model.layer_sizes and again.activation == "tanh"
+    assert again.residual and again.dtype == np.float32
+    np.testing.assert_array_equal(again.predict(X), model.predict(X))
+    fresh = MLP([10, 12, 12, 3], activation="tanh", residual=True, dtype=np.float32, seed=9)
+    fresh.load_params(path)
+    np.testing.assert_array_equal(fresh.params["W2"], model.params["W2"])
+    for other in (MLP([10, 12, 3], activation="tanh", dtype=np.float32),
+                  MLP([10, 12, 12, 3], activation="relu", residual=True, dtype=np.float32),
+                  MLP([10, 12, 12, 3], activation="tanh", residual=True)):
+        with pytest.raises(ValueError, match="expected layer_sizes="):
+            other.load_params(path)
+    np.savez(tmp_path / "plain.npz", W1=np.zeros((10, 12)))
+    with pytest.raises(ValueError, match="not a fusednet model file"):
+        MLP.load(tmp_path / "plain.npz")
+
+
+def test_training_input_is_validated():
+    X, y = blobs()
+    model = MLP([10, 8, 3], seed=0)
+    with pytest.raises(ValueError, match=r"X has shape \(240, 9\); expected \(\*, 10\)"):
+        model.train(X[:, :9], y, X, y)
+    with pytest.raises(ValueError, match=r"y must hold labels in \[0, 3\)"):
+        model.train(X, y + 1, X, y)
+    bad = X.copy()
+    bad[7, 2] = np.inf
+    with pytest.raises(ValueError, match=r"X_val contains a non-finite value \(inf\) at index \(7, 2\)"):
+        model.train(X, y, bad, y)
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        model.train(X, y, X, y, batch_size=0)
+    with pytest.raises(ValueError, match="sampling must be"):
+        model.train(X, y, X, y, sampling="bootstrap")
+    with pytest.raises(ValueError, match="the last width is the number of classes"):
+        MLP([10, 1])
+    with pytest.raises(ValueError, match=r"params\['W1'\] contains NaN"):
+        model.params["W1"][0, 0] = np.nan
+        model.predict(X)

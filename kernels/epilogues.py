@@ -63,23 +63,23 @@ def softmax_xent(s, y, ds, row_loss):
     inv_n = 1.0 / n
     for i in range(n):
         t = y[i]
+        s_t = s[i, t]  # read before ds, which may be s itself, is written
         m = -np.inf
         for k in range(s.shape[1]):
             m = max(m, s[i, k])
         others = 0.0
         for k in range(s.shape[1]):
+            e = np.exp(s[i, k] - m)
+            ds[i, k] = e
             if k != t:
-                others += np.exp(s[i, k] - m)
-        total = others + np.exp(s[i, t] - m)
-        row_loss[i] = np.log(total) + m - s[i, t]
-        # p_t - 1 is written as -others / total: no cancellation when the net
-        # is confident, where 1 - p_t is far below float eps. exp is taken
-        # again rather than stored so float32 scores still get float64 p's;
-        # ds may be s itself, and each s[i, k] is read before ds[i, k] is set.
+                others += e
+        total = others + np.exp(s_t - m)
+        row_loss[i] = np.log(total) + m - s_t
+        # p_t - 1 is written as -others / total (summed in float64): no
+        # cancellation when the net is confident and 1 - p_t is below eps.
         scale = inv_n / total
         for k in range(s.shape[1]):
-            if k != t:
-                ds[i, k] = np.exp(s[i, k] - m) * scale
+            ds[i, k] *= scale
         ds[i, t] = -others * scale
     loss = 0.0
     for i in range(n):

@@ -35,6 +35,15 @@ class TwoLayerNet(MLP):
         net._sync_params()
         return net
 
+    @classmethod
+    def load(cls, path, *, expect=None):
+        """A TwoLayerNet from :meth:`MLP.save`'s file of a relu 2-layer net."""
+        model = MLP.load(path, expect=expect)
+        if len(model.layer_sizes) != 3 or model.activation != "relu" or model.residual:
+            raise ValueError(f"{path} holds {model.layer_sizes} {model.activation!r} "
+                             f"residual={model.residual}, not a relu two-layer net")
+        return cls.from_params(model.params)
+
     def loss(self, X, y=None, reg=0.0, *, l2="full", need_dX=False):
         """Scores (N, C) when y is None, else ``(loss, grads)`` (and dX with
         ``need_dX``). L2 is ``reg * sum(W**2)``; ``l2='half'`` for ``0.5 reg``."""

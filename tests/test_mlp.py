@@ -190,6 +190,14 @@ def test_save_and_load_round_trip_and_refuse_a_mismatch(tmp_path):
                   MLP([10, 12, 12, 3], activation="tanh", residual=True)):
         with pytest.raises(ValueError, match="expected layer_sizes="):
             other.load_params(path)
+    np.random.seed(0)
+    two = TwoLayerNet(10, 6, 3, std=0.1)
+    two.save(tmp_path / "two.npz")
+    back = TwoLayerNet.load(tmp_path / "two.npz")
+    assert isinstance(back, TwoLayerNet)
+    np.testing.assert_array_equal(back.params["W1"], two.params["W1"])
+    with pytest.raises(ValueError, match="not a relu two-layer net"):
+        TwoLayerNet.load(path)
     np.savez(tmp_path / "plain.npz", W1=np.zeros((10, 12)))
     with pytest.raises(ValueError, match="not a fusednet model file"):
         MLP.load(tmp_path / "plain.npz")

@@ -8,6 +8,10 @@ CS231n's update rules and config keys (``optim.py`` of the assignments):
   rmsprop        s = rho s + (1 - rho) dw^2;  w -= lr dw / (sqrt(s) + eps)
   adam           t += 1;  m = b1 m + (1 - b1) dw;  v = b2 v + (1 - b2) dw^2;
                  w -= lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+  adam_folded    Adam as scikit-learn writes it, the corrections folded into
+                 the step: w -= lr sqrt(1 - b2^t) / (1 - b1^t) m / (sqrt(v) + eps)
+
+scikit-learn's SGD momentum and Nesterov updates are the same as these.
 
 The rule is an integer code; its branch is loop-invariant and unswitched.
 """
@@ -16,7 +20,7 @@ from numba import njit
 
 from .config import JIT
 
-SGD, SGD_MOMENTUM, NESTEROV, RMSPROP, ADAM = 0, 1, 2, 3, 4
+SGD, SGD_MOMENTUM, NESTEROV, RMSPROP, ADAM, ADAM_FOLDED = 0, 1, 2, 3, 4, 5
 
 #: Each rule's code and its config keys with CS231n's defaults.
 RULES = {
@@ -25,6 +29,8 @@ RULES = {
     "nesterov": (NESTEROV, {"learning_rate": 1e-2, "momentum": 0.9}),
     "rmsprop": (RMSPROP, {"learning_rate": 1e-2, "decay_rate": 0.99, "epsilon": 1e-8}),
     "adam": (ADAM, {"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8}),
+    "adam_folded": (ADAM_FOLDED, {"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.999,
+                                  "epsilon": 1e-8}),
 }
 
 
@@ -55,8 +61,10 @@ def update(theta, grad, s1, s2, backup, code, lr, p1, p2, eps, t):
     """
     # Adam's bias corrections, divided by (not multiplied by reciprocals) to
     # round as the NumPy formulation does.
-    d1 = 1.0 - p1 ** t if code == ADAM else 1.0
-    d2 = 1.0 - p2 ** t if code == ADAM else 1.0
+    adam = code == ADAM or code == ADAM_FOLDED
+    d1 = 1.0 - p1 ** t if adam else 1.0
+    d2 = 1.0 - p2 ** t if adam else 1.0
+    lr_folded = lr * np.sqrt(d2) / d1
     for i in range(theta.size):
         w = theta[i]
         g = grad[i]
@@ -81,5 +89,8 @@ def update(theta, grad, s1, s2, backup, code, lr, p1, p2, eps, t):
             v = p2 * s2[i] + (1 - p2) * g * g
             s1[i] = m
             s2[i] = v
-            w -= lr * (m / d1) / (np.sqrt(v / d2) + eps)
+            if code == ADAM:
+                w -= lr * (m / d1) / (np.sqrt(v / d2) + eps)
+            else:
+                w -= lr_folded * m / (np.sqrt(v) + eps)
         theta[i] = w

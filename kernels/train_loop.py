@@ -26,7 +26,8 @@ def _gather(X, y, idx, n, Xb, yb):
 def train_chunk(net, opt, sched, data, idx, lens, it0, bufs, hist):
     """Run iterations ``it0 .. it0 + len(idx) - 1``.
 
-    net   = (theta, grad, sizes, w_off, codes, residual, c)
+    net   = (theta, grad, sizes, w_off, codes, residual, c, c_per_row): L2 factor
+            c, or c / n for a batch of n rows when c_per_row (scikit-learn's alpha)
     opt   = (s1, s2, backup, code, p1, p2, eps, state) with state float64
             [lr, t, best_val, n_epochs]
     sched = (epoch_len, decay, decay_every): at iterations with
@@ -40,7 +41,7 @@ def train_chunk(net, opt, sched, data, idx, lens, it0, bufs, hist):
     Returns -1, or the iteration whose loss was not finite: theta then holds
     the parameters of the previous iteration, the last with a finite loss.
     """
-    theta, grad, sizes, w_off, codes, residual, c = net
+    theta, grad, sizes, w_off, codes, residual, c, c_per_row = net
     s1, s2, backup, code, p1, p2, eps, state = opt
     epoch_len, decay, decay_every = sched
     X, y, X_val, y_val = data
@@ -50,7 +51,8 @@ def train_chunk(net, opt, sched, data, idx, lens, it0, bufs, hist):
         it = it0 + k
         n = lens[k]
         _gather(X, y, idx[k], n, Xb, yb)
-        loss = loss_grad(theta, grad, sizes, w_off, codes, residual, Xb[:n], yb[:n], c,
+        c_n = c / n if c_per_row else c
+        loss = loss_grad(theta, grad, sizes, w_off, codes, residual, Xb[:n], yb[:n], c_n,
                          acts, deltas, row_loss, col_acc, dX, False, loop_max)
         if not np.isfinite(loss):
             if it > 0:

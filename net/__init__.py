@@ -10,10 +10,22 @@ from .eecs498 import (
     nn_train,
 )
 from .mlp import MLP, TrainingDiverged
+from .search import search
+
+
+def __getattr__(name):
+    # scikit-learn is an optional dependency: import the estimator on first use.
+    if name == "MLPClassifier":
+        from .estimator import MLPClassifier
+        return MLPClassifier
+    raise AttributeError(name)
+
+
 from .two_layer_net import TwoLayerNet
 
 __all__ = [
     "MLP",
+    "MLPClassifier",
     "TrainingDiverged",
     "TwoLayerNet",
     "find_best_net",
@@ -24,4 +36,5 @@ __all__ = [
     "nn_predict",
     "nn_train",
     "parameter_count",
+    "search",
 ]

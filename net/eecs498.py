@@ -4,11 +4,10 @@ and defaults. ``nn_train`` with this module's ``nn_forward_backward`` and
 ``nn_predict`` runs the compiled loop; with other functions it runs them in
 Python, step by step, exactly as the assignment's loop does.
 """
-import itertools
-
 import numpy as np
 
 import kernels
+from .search import best_net, search
 from .two_layer_net import TwoLayerNet
 
 _KEYS = ("W1", "b1", "W2", "b2")
@@ -89,27 +88,23 @@ def nn_get_search_params():
 
 
 def find_best_net(data_dict, get_param_set_fn, *, num_iters=2000, batch_size=200, std=1e-2,
-                  seed=0, verbose=False):
+                  seed=0, n_jobs=1, backend=None, verbose=False):
     """Train a :class:`TwoLayerNet` for every setting of ``get_param_set_fn()``
     and keep the one with the best validation accuracy.
 
     ``data_dict`` holds ``X_train, y_train, X_val, y_val``. Every setting
-    starts from ``np.random.seed(seed)``, so its result does not depend on
-    the order (or the process) it runs in. Returns ``(best_net, best_stat,
-    best_val_acc)``, best_stat being that net's training history.
+    starts from ``np.random.seed(seed)``, so its result does not depend on the
+    order or the process it runs in; ``n_jobs`` and ``backend`` run the
+    settings in parallel (see :func:`net.search.search`). Returns
+    ``(best_net, best_stat, best_val_acc)``, best_stat being that net's
+    training history.
     """
-    X, y = data_dict["X_train"], data_dict["y_train"]
-    X_val, y_val = data_dict["X_val"], data_dict["y_val"]
-    num_classes = int(max(np.max(y), np.max(y_val))) + 1
-    best_net, best_stat, best_val_acc = None, None, -1.0
-    for lr, hidden, reg, decay in itertools.product(*get_param_set_fn()):
-        np.random.seed(seed)
-        net = TwoLayerNet(X.shape[1], hidden, num_classes, std=std)
-        stats = net.train(X, y, X_val, y_val, learning_rate=lr, learning_rate_decay=decay,
-                          reg=reg, num_iters=num_iters, batch_size=batch_size)
-        val_acc = float(np.mean(net.predict(X_val) == y_val))
-        if verbose:
-            print(f"lr {lr:g} hidden {hidden} reg {reg:g} decay {decay:g}: val acc {val_acc:.4f}")
-        if val_acc > best_val_acc:
-            best_net, best_stat, best_val_acc = net, stats, val_acc
-    return best_net, best_stat, best_val_acc
+    learning_rates, hidden_sizes, regs, decays = get_param_set_fn()
+    results = search(data_dict, hidden_sizes, learning_rates, regs, decays, num_iters=num_iters,
+                     batch_size=batch_size, std=std, seed=seed, n_jobs=n_jobs, backend=backend)
+    if verbose:
+        for r in results:
+            print(f"lr {r['learning_rate']:g} hidden {r['hidden_size']} reg {r['reg']:g} "
+                  f"decay {r['learning_rate_decay']:g}: val acc {r['val_acc']:.4f}")
+    best = results[0]
+    return best_net(best), best["history"], best["val_acc"]

@@ -89,6 +89,21 @@ class MLP:
                 scale = math.sqrt((2.0 if self.activation == "relu" else 1.0) / fi)
             self._views[f"W{l + 1}"][...] = scale * self._rng.standard_normal((fi, fo))
 
+    def __getstate__(self):
+        # The views into the flat buffer do not survive pickling as views:
+        # keep the buffer and rebuild them.
+        self._sync_params()
+        state = dict(self.__dict__)
+        del state["_views"], state["params"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._theta = np.array(self._theta, copy=True)
+        self._views = {name: self._theta[sl].reshape(shape)
+                       for name, (sl, shape) in self._slices.items()}
+        self.params = dict(self._views)
+
     # -- shape ------------------------------------------------------------------
 
     @property
@@ -244,7 +259,7 @@ class MLP:
                 best, config.GEMM_LOOP_MAX)
         n_epochs = num_iters // epoch_len + 1
         hist = (np.zeros(num_iters), np.zeros(n_epochs), np.zeros(n_epochs))
-        net = (theta, grad, self._sizes, self._w_off, self._codes, self._skip, c)
+        net = (theta, grad, self._sizes, self._w_off, self._codes, self._skip, c, False)
         opt = (s1, s2, backup, code, p1, p2, eps, state)
         sched = (epoch_len, float(learning_rate_decay), decay_every)
         data = (X, y, X_val, y_val)

@@ -70,6 +70,10 @@ def numpy_update(rule, w, dw, state, cfg):
         return w - lr * dw / (np.sqrt(state["c"]) + cfg["epsilon"])
     state["t"] = state.get("t", 0) + 1
     state["m"] = cfg["beta1"] * state.get("m", 0) + (1 - cfg["beta1"]) * dw
+    if rule == "adam_folded":  # scikit-learn's AdamOptimizer
+        state["v"] = cfg["beta2"] * state.get("v", 0) + (1 - cfg["beta2"]) * dw ** 2
+        lr_t = lr * np.sqrt(1 - cfg["beta2"] ** state["t"]) / (1 - cfg["beta1"] ** state["t"])
+        return w - lr_t * state["m"] / (np.sqrt(state["v"]) + cfg["epsilon"])
     mt = state["m"] / (1 - cfg["beta1"] ** state["t"])
     state["v"] = cfg["beta2"] * state.get("v", 0) + (1 - cfg["beta2"]) * dw ** 2
     vt = state["v"] / (1 - cfg["beta2"] ** state["t"])
@@ -106,7 +110,7 @@ def test_update_rules_are_checked():
 def test_every_update_rule_learns_separable_blobs(rule):
     X, y = blobs()
     model = MLP([10, 32, 3], seed=4)
-    lr = 1e-3 if rule in ("adam", "rmsprop") else 1e-2
+    lr = 1e-3 if rule in ("adam", "adam_folded", "rmsprop") else 1e-2
     stats = model.train(X, y, X, y, learning_rate=lr, num_iters=300, batch_size=32, update=rule,
                         learning_rate_decay=1.0)
     assert stats["loss_history"][-1] < 0.5 * stats["loss_history"][0]

@@ -1,0 +1,299 @@
+"""``MLPClassifier``: a scikit-learn estimator over the compiled training loop.
+
+Constructor parameters keep ``sklearn.neural_network.MLPClassifier``'s names
+and meanings: ``alpha`` is ``0.5 * alpha * sum(W**2) / n_batch``,
+``batch_size='auto'`` is ``min(200, n)``, shuffled epochs without
+replacement, ``tol`` / ``n_iter_no_change`` stopping on the training loss or,
+with ``early_stopping``, on the accuracy of a ``validation_fraction`` split;
+solvers 'sgd' (momentum, Nesterov, 'constant' / 'invscaling' / 'adaptive'
+learning rates) and 'adam' (scikit-learn's form). Weights start Glorot-uniform
+as scikit-learn's do. One difference: every problem uses a softmax output,
+also with two classes (scikit-learn uses one logistic unit there), so
+``coefs_[-1]`` has ``n_classes`` columns.
+"""
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets, unique_labels
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from kernels import config
+from kernels.optim import hyper
+from kernels.train_loop import train_chunk
+from .mlp import MLP
+
+_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
+
+
+class MLPClassifier(ClassifierMixin, BaseEstimator):
+    """Multi-layer perceptron classifier, trained by fused Numba kernels.
+
+    See ``sklearn.neural_network.MLPClassifier`` for the parameters; 'lbfgs'
+    is not offered (it is not a minibatch method). ``max_fun`` is accepted
+    for compatibility and unused.
+    """
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+
+    # -- parameters -------------------------------------------------------------------
+
+    def _check_params(self):
+        if self.activation not in _ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {self.activation!r}")
+        if self.solver not in ("sgd", "adam"):
+            raise ValueError(f"solver must be 'sgd' or 'adam' (lbfgs is not offered), got {self.solver!r}")
+        if self.learning_rate not in ("constant", "invscaling", "adaptive"):
+            raise ValueError("learning_rate must be 'constant', 'invscaling' or 'adaptive', "
+                             f"got {self.learning_rate!r}")
+        sizes = ([self.hidden_layer_sizes] if np.isscalar(self.hidden_layer_sizes)
+                 else list(self.hidden_layer_sizes))
+        if any(int(s) != s or s < 1 for s in sizes):
+            raise ValueError(f"hidden_layer_sizes must hold positive integers, got {self.hidden_layer_sizes!r}")
+        for name in ("alpha", "tol", "power_t", "momentum", "beta_1", "beta_2", "epsilon"):
+            value = getattr(self, name)
+            if not np.isfinite(value) or value < 0:
+                raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
+        if not self.learning_rate_init > 0:
+            raise ValueError(f"learning_rate_init must be > 0, got {self.learning_rate_init!r}")
+        if not (isinstance(self.max_iter, (int, np.integer)) and self.max_iter >= 1):
+            raise ValueError(f"max_iter must be a positive integer, got {self.max_iter!r}")
+        if not (isinstance(self.n_iter_no_change, (int, np.integer)) and self.n_iter_no_change >= 1):
+            raise ValueError(f"n_iter_no_change must be a positive integer, got {self.n_iter_no_change!r}")
+        if not 0 < self.validation_fraction < 1:
+            raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}")
+        if self.batch_size != "auto" and not (isinstance(self.batch_size, (int, np.integer))
+                                              and self.batch_size >= 1):
+            raise ValueError(f"batch_size must be 'auto' or a positive integer, got {self.batch_size!r}")
+        return [int(s) for s in sizes]
+
+    # -- fitting ----------------------------------------------------------------------
+
+    def fit(self, X, y):
+        """Train on X (n_samples, n_features) and labels y; returns self."""
+        return self._fit(X, y, incremental=False)
+
+    def partial_fit(self, X, y, classes=None):
+        """One epoch over (X, y); ``classes`` is required on the first call."""
+        if not hasattr(self, "classes_") or getattr(self, "_model", None) is None:
+            if classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit")
+            self._label_encoder = LabelEncoder().fit(classes)
+            self.classes_ = self._label_encoder.classes_
+        elif classes is not None and not np.array_equal(unique_labels(classes), self.classes_):
+            raise ValueError(f"classes={classes!r} is not the same as on the first call "
+                             f"({self.classes_!r})")
+        return self._fit(X, y, incremental=True)
+
+    def _fit(self, X, y, incremental):
+        hidden = self._check_params()
+        first = not (incremental or self.warm_start) or getattr(self, "_model", None) is None
+        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), reset=first,
+                             y_numeric=False, multi_output=False)
+        check_classification_targets(y)
+        if first and not incremental:
+            self._label_encoder = LabelEncoder().fit(y)
+            self.classes_ = self._label_encoder.classes_
+        unknown = np.setdiff1d(np.unique(y), self.classes_)
+        if unknown.size:
+            raise ValueError(f"y holds labels {unknown!r} not seen in classes_ {self.classes_!r}")
+        if len(self.classes_) < 2:
+            raise ValueError("MLPClassifier needs samples of at least 2 classes in the data, "
+                             f"but the data contains only one class: {self.classes_[0]!r}")
+        y_enc = self._label_encoder.transform(y).astype(np.intp)
+        if first:
+            self._random_state = check_random_state(self.random_state)
+            self._init_model(X.shape[1], hidden, len(self.classes_), X.dtype)
+        elif self._model.dtype != X.dtype:
+            X = X.astype(self._model.dtype)
+        self._train(X, y_enc, incremental)
+        return self
+
+    def _init_model(self, n_features, hidden, n_classes, dtype):
+        sizes = [n_features] + hidden + [n_classes]
+        self._model = MLP(sizes, _ACTIVATIONS[self.activation], weight_scale=0.0, dtype=dtype)
+        rs = self._random_state
+        factor = 2.0 if self.activation == "logistic" else 6.0
+        for l, (fi, fo) in enumerate(zip(sizes[:-1], sizes[1:])):
+            bound = np.sqrt(factor / (fi + fo))
+            self._model.params[f"W{l + 1}"][...] = rs.uniform(-bound, bound, (fi, fo))
+            self._model.params[f"b{l + 1}"][...] = rs.uniform(-bound, bound, fo)
+        if self.solver == "sgd":
+            rule = "nesterov" if self.nesterovs_momentum and self.momentum > 0 else "sgd_momentum"
+            cfg = {"momentum": self.momentum}
+        else:
+            rule = "adam_folded"
+            cfg = {"beta1": self.beta_1, "beta2": self.beta_2, "epsilon": self.epsilon}
+        code, _, p1, p2, eps = hyper(rule, dict(cfg, learning_rate=self.learning_rate_init))
+        theta = self._model._theta
+        self._opt = (np.zeros_like(theta), np.zeros_like(theta), np.zeros_like(theta), code,
+                     p1, p2, eps, np.array([self.learning_rate_init, 0.0, -1.0, 0.0]))
+        self.n_layers_ = len(sizes)
+        self.n_outputs_ = n_classes
+        self.out_activation_ = "softmax"
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.loss_curve_ = []
+        self._no_improvement_count = 0
+        self.best_loss_ = np.inf
+        self.validation_scores_ = [] if self.early_stopping else None
+        self.best_validation_score_ = -np.inf if self.early_stopping else None
+
+    def _train(self, X, y, incremental):
+        model = self._model
+        rs = self._random_state
+        early = self.early_stopping and not incremental
+        X_val = y_val = None
+        if early:
+            X, X_val, y, y_val = train_test_split(
+                X, y, random_state=rs, test_size=self.validation_fraction,
+                stratify=y if np.bincount(y).min() >= 2 else None)
+        X = np.ascontiguousarray(X)
+        n = X.shape[0]
+        B = min(200, n) if self.batch_size == "auto" else min(int(self.batch_size), n)
+        if self.batch_size != "auto" and self.batch_size > n:
+            warnings.warn("Got `batch_size` less than 1 or larger than sample size. "
+                          "It is going to be clipped", UserWarning)
+        steps = -(-n // B)
+        theta = model._theta
+        grad = np.empty_like(theta)
+        best = theta.copy()
+        acts, deltas = model._buffers(B)
+        bufs = (np.empty((B, X.shape[1]), model.dtype), np.empty(B, np.intp), acts, deltas,
+                np.empty(B), np.empty(max(model.layer_sizes)), np.empty((0, X.shape[1]), model.dtype),
+                best, config.GEMM_LOOP_MAX)
+        hist = (np.zeros(steps), np.zeros(1), np.zeros(1))
+        net = (theta, grad, model._sizes, model._w_off, model._codes, model._skip,
+               float(self.alpha), True)
+        state = self._opt[7]
+        sched = (steps, 1.0, 1)
+        no_val = (np.empty((0, X.shape[1]), model.dtype), np.empty(0, np.intp))
+        data = (X, y) + no_val
+        idx = np.zeros((steps, B), np.int64)
+        lens = np.full(steps, B, np.int64)
+        lens[-1] = n - B * (steps - 1)
+        best_coefs = None
+        for _ in range(1 if incremental else self.max_iter):
+            order = rs.permutation(n) if self.shuffle else np.arange(n)
+            for k in range(steps):
+                rows = order[k * B:(k + 1) * B]
+                idx[k, :len(rows)] = rows
+            state[3] = 0.0
+            status = train_chunk(net, self._opt, sched, data, idx, lens, 0, bufs, hist)
+            if status >= 0:
+                raise FloatingPointError(
+                    f"the loss became NaN or Inf at step {status} of epoch {self.n_iter_ + 1}; "
+                    "the model keeps the parameters of the step before (try a smaller "
+                    "learning_rate_init)")
+            self.n_iter_ += 1
+            self.loss_ = float(np.dot(hist[0], lens) / n)
+            self.t_ += n
+            self.loss_curve_.append(self.loss_)
+            if self.verbose:
+                print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
+            if early:
+                score = float(np.mean(model.predict(X_val) == y_val))
+                self.validation_scores_.append(score)
+                if score < self.best_validation_score_ + self.tol:
+                    self._no_improvement_count += 1
+                else:
+                    self._no_improvement_count = 0
+                if score > self.best_validation_score_:
+                    self.best_validation_score_ = score
+                    best_coefs = theta.copy()
+            else:
+                if self.loss_curve_[-1] > self.best_loss_ - self.tol:
+                    self._no_improvement_count += 1
+                else:
+                    self._no_improvement_count = 0
+                self.best_loss_ = min(self.best_loss_, self.loss_curve_[-1])
+            if self.solver == "sgd" and self.learning_rate == "invscaling":
+                state[0] = self.learning_rate_init / (self.t_ + 1) ** self.power_t
+            if self._no_improvement_count > self.n_iter_no_change:
+                if self.solver == "sgd" and self.learning_rate == "adaptive" and state[0] > 1e-6:
+                    state[0] /= 5.0
+                    self._no_improvement_count = 0
+                else:
+                    break
+            if incremental:
+                break
+        else:
+            if not incremental:
+                warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached "
+                              "and the optimization hasn't converged yet.", ConvergenceWarning)
+        if best_coefs is not None:
+            theta[:] = best_coefs
+
+    # -- fitted attributes and prediction -------------------------------------------------
+
+    @property
+    def coefs_(self):
+        check_is_fitted(self, "_model")
+        L = len(self._model.layer_sizes) - 1
+        return [self._model.params[f"W{l + 1}"].copy() for l in range(L)]
+
+    @property
+    def intercepts_(self):
+        check_is_fitted(self, "_model")
+        L = len(self._model.layer_sizes) - 1
+        return [self._model.params[f"b{l + 1}"].copy() for l in range(L)]
+
+    def _scores(self, X):
+        check_is_fitted(self, "_model")
+        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
+        return self._model.scores(X.astype(self._model.dtype, copy=False))
+
+    def predict_proba(self, X):
+        """Class probabilities (n_samples, n_classes), columns in ``classes_`` order."""
+        s = self._scores(X)
+        s -= s.max(axis=1, keepdims=True)
+        np.exp(s, out=s)
+        s /= s.sum(axis=1, keepdims=True)
+        return s
+
+    def predict_log_proba(self, X):
+        s = self._scores(X)
+        s -= s.max(axis=1, keepdims=True)
+        return s - np.log(np.exp(s).sum(axis=1, keepdims=True))
+
+    def predict(self, X):
+        """Labels (n_samples,) from ``classes_``."""
+        best = np.argmax(self._scores(X), axis=1)
+        return self.classes_[best]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        return tags

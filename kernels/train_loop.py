@@ -31,7 +31,7 @@ def train_chunk(net, opt, sched, data, idx, lens, it0, bufs, hist):
     opt   = (s1, s2, backup, code, p1, p2, eps, state) with state float64
             [lr, t, best_val, n_epochs]
     sched = (epoch_len, decay, decay_every): at iterations with
-            ``it % epoch_len == 0`` the train accuracy of the minibatch (after
+            ``it % epoch_len == 0`` (never when epoch_len is 0) the train accuracy of the minibatch (after
             its update) and the validation accuracy are recorded and, every
             ``decay_every``-th such epoch, ``lr *= decay``.
     data  = (X, y, X_val, y_val); idx (K, B) minibatch rows, lens (K,) used
@@ -61,7 +61,7 @@ def train_chunk(net, opt, sched, data, idx, lens, it0, bufs, hist):
         loss_hist[it] = loss
         state[1] += 1
         update(theta, grad, s1, s2, backup, code, state[0], p1, p2, eps, state[1])
-        if it % epoch_len == 0:
+        if epoch_len > 0 and it % epoch_len == 0:
             e = int(state[3])
             train_hist[e] = count_correct(theta, sizes, w_off, codes, residual, Xb[:n], yb[:n],
                                           acts, Xb.shape[0], loop_max) / n

@@ -209,7 +209,7 @@ class MLP:
     def train(self, X, y, X_val, y_val, learning_rate=1e-3, learning_rate_decay=0.95,
               reg=5e-6, num_iters=100, batch_size=200, verbose=False, *, update="sgd",
               optim_config=None, sampling="replacement", decay_every=1, l2="full",
-              keep_best=False, callback=None, callback_every=100):
+              keep_best=False, callback=None, callback_every=100, eval_every=None):
         """Minibatch training in compiled code; returns the histories.
 
         Each iteration: a minibatch (``sampling='replacement'``: drawn with
@@ -221,7 +221,9 @@ class MLP:
         boundary, iteration 0 included, the minibatch's train accuracy (after
         its update) and the validation accuracy are recorded, and every
         ``decay_every`` epochs the learning rate is multiplied by
-        ``learning_rate_decay``. ``keep_best`` leaves the model with the
+        ``learning_rate_decay``. ``eval_every`` puts that boundary every
+        ``eval_every`` iterations instead (0: never record nor decay).
+        ``keep_best`` leaves the model with the
         parameters of the best validation accuracy, as CS231n's Solver does.
         ``callback(iteration, loss)`` is called every ``callback_every``
         iterations (between compiled chunks, so it costs nothing per step).
@@ -249,6 +251,12 @@ class MLP:
 
         B = batch_size if sampling == "replacement" else min(batch_size, N)
         epoch_len = max(N // B, 1) if sampling == "replacement" else -(-N // B)
+        batches_per_epoch = epoch_len
+        if eval_every is not None:
+            if isinstance(eval_every, bool) or not isinstance(eval_every, (int, np.integer)) \
+                    or eval_every < 0:
+                raise ValueError(f"eval_every must be an integer >= 0, got {eval_every!r}")
+            epoch_len = int(eval_every)
         theta = self._theta
         grad, s1, s2, backup = (np.zeros_like(theta) for _ in range(4))
         best = theta.copy()
@@ -257,7 +265,7 @@ class MLP:
         bufs = (np.empty((B, X.shape[1]), self.dtype), np.empty(B, np.intp), acts, deltas,
                 np.empty(B), np.empty(max(self.layer_sizes)), np.empty((0, X.shape[1]), self.dtype),
                 best, config.GEMM_LOOP_MAX)
-        n_epochs = num_iters // epoch_len + 1
+        n_epochs = num_iters // epoch_len + 1 if epoch_len else 0
         hist = (np.zeros(num_iters), np.zeros(n_epochs), np.zeros(n_epochs))
         net = (theta, grad, self._sizes, self._w_off, self._codes, self._skip, c, False)
         opt = (s1, s2, backup, code, p1, p2, eps, state)
@@ -274,7 +282,7 @@ class MLP:
                 idx = self._draw(N, k, B)
                 lens = np.full(k, B, np.int64)
             else:
-                idx, lens, order = self._epoch_batches(N, B, it, k, epoch_len, order)
+                idx, lens, order = self._epoch_batches(N, B, it, k, batches_per_epoch, order)
             status = train_chunk(net, opt, sched, data, np.ascontiguousarray(idx, np.int64),
                                  lens, it, bufs, hist)
             end = it + k if status < 0 else status

@@ -227,3 +227,13 @@ def test_training_input_is_validated():
     with pytest.raises(ValueError, match=r"params\['W1'\] contains NaN"):
         model.params["W1"][0, 0] = np.nan
         model.predict(X)
+
+
+def test_eval_every_sets_the_evaluation_and_decay_interval():
+    X, y = blobs()
+    model = MLP([10, 8, 3], seed=0)
+    stats = model.train(X, y, X, y, num_iters=50, batch_size=10, eval_every=20)
+    assert len(stats["val_acc_history"]) == 3      # iterations 0, 20, 40
+    assert model.train(X, y, X, y, num_iters=50, batch_size=10, eval_every=0)["val_acc_history"] == []
+    with pytest.raises(ValueError, match="eval_every must be an integer >= 0"):
+        model.train(X, y, X, y, eval_every=-1)

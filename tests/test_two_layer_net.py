@@ -5,7 +5,7 @@ import pytest
 import net
 from net import TwoLayerNet
 from net import mlp as mlp_module
-from classic import ClassicTwoLayerNet
+from net.classic import ClassicTwoLayerNet
 
 
 def toy():

@@ -1,5 +1,6 @@
-"""The classic vectorized NumPy TwoLayerNet of the course, written out plainly
-as the oracle for ``net.TwoLayerNet`` (init, loss, gradients, train, predict)."""
+"""The classic vectorized NumPy TwoLayerNet of the course, written out plainly:
+the oracle of ``net.TwoLayerNet``'s tests (init, loss, gradients, train,
+predict) and the baseline of the training benchmarks."""
 import numpy as np
 
 

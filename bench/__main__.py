@@ -42,6 +42,7 @@ def machine():
     import numba
     import numba.np.ufunc.parallel as parallel
     info = {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+            "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
             "numpy": np.__version__, "numba": numba.__version__,
             "numba_threads": numba.config.NUMBA_NUM_THREADS,
             "numba_pool_started": bool(parallel._is_initialized),
@@ -205,7 +206,10 @@ def main(argv=None):
                   flush=True)
     if not args.no_compile:
         result["compile"] = compile_times()
-    result["machine"]["numba_pool_started_after"] = machine()["numba_pool_started"]
+    after = machine()  # now with every BLAS the contenders loaded
+    result["machine"]["numba_pool_started_after"] = after["numba_pool_started"]
+    result["machine"]["blas"] = after["blas"]
+    result["machine"]["OPENBLAS_CORETYPE"] = after["OPENBLAS_CORETYPE"]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(result, indent=1))
@@ -213,6 +217,7 @@ def main(argv=None):
     m = result["machine"]
     print(f"\n{result['date']}  {m['cpu']}, {m['cores']} cores; BLAS "
           + "; ".join(f"{b['api']} {b['version']} x{b['threads']} ({b['kernel']})" for b in m["blas"])
+          + f"; OPENBLAS_CORETYPE={m['OPENBLAS_CORETYPE']}"
           + f"; numba {m['numba']} (thread pool started: {m['numba_pool_started_after']})")
     print(table(result["rows"]))
     if "compile" in result:

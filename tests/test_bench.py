@@ -1,0 +1,42 @@
+"""The benchmark runner and suite keep working (nothing here asserts speed)."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_quick_runner_writes_figures_json_and_chart(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "bench", "--quick", "--shapes", "toy",
+                          "--repeats", "1", "--out", str(tmp_path)],
+                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    result = json.loads((tmp_path / "results.json").read_text())
+    rows = result["rows"]
+    assert [(r["shape"], r["dtype"]) for r in rows] == [("toy", "float64"), ("toy", "float32")]
+    for r in rows:
+        assert {"numpy", "ours", "gemm"} <= set(r["us_per_step"])
+        assert all(v > 0 for v in r["us_per_step"].values())
+        assert r["speedup"]["numpy"] > 0 and r["roofline_fraction"] > 0
+        assert r["nrt_allocations_per_step"] >= 0
+    assert result["machine"]["blas"] and result["machine"]["cores"] >= 1
+    assert result["machine"]["numba_pool_started_after"] is False
+    assert 0 < result["compile"]["import_to_first_step_warm_s"]
+    assert "import to first training step" in out and "x numpy" in out
+    import matplotlib.image
+    picture = matplotlib.image.imread(tmp_path / "results.png")
+    assert picture.shape[0] >= 300 and picture.shape[1] >= 500
+
+
+def test_runner_refuses_unknown_shapes():
+    out = subprocess.run([sys.executable, "-m", "bench", "--shapes", "huge"], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "unknown shapes ['huge']" in out.stderr
+
+
+def test_benchmark_suite_runs_once_per_benchmark():
+    out = subprocess.run([sys.executable, "-m", "pytest", "bench", "-q", "-k", "toy",
+                          "--benchmark-disable", "-p", "no:cacheprovider"],
+                         cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout[-3000:]
+    assert " passed" in out.stdout

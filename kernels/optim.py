@@ -53,21 +53,29 @@ def hyper(rule, config):
 
 
 @njit(**JIT)
-def update(theta, grad, s1, s2, backup, code, lr, p1, p2, eps, t):
-    """One step of rule ``code`` on theta in place; ``backup`` gets the old theta.
+def update(theta, grad, s1, s2, backup, code, lr, p1, p2, eps, t, start=0, stop=-1, c=0.0):
+    """One step of rule ``code`` on ``theta[start:stop]`` in place (all of it
+    by default); ``backup`` gets the old values.
 
     s1, s2: the rule's state (velocity; cache; Adam's m and v), same shape as
     theta. ``t`` is Adam's step count after this step (1 for the first).
+    The gradient used is ``grad + c * theta``: the L2 term folded in here
+    saves the training loop a pass over the weights. Returns the old
+    ``sum(theta[start:stop]**2)`` (float64), the penalty's sum of squares.
     """
+    if stop < 0:
+        stop = theta.size
     # Adam's bias corrections, divided by (not multiplied by reciprocals) to
     # round as the NumPy formulation does.
     adam = code == ADAM or code == ADAM_FOLDED
     d1 = 1.0 - p1 ** t if adam else 1.0
     d2 = 1.0 - p2 ** t if adam else 1.0
     lr_folded = lr * np.sqrt(d2) / d1
-    for i in range(theta.size):
+    squares = 0.0
+    for i in range(start, stop):
         w = theta[i]
-        g = grad[i]
+        g = grad[i] + c * w
+        squares += w * w
         backup[i] = w
         if code == SGD:
             w -= lr * g
@@ -94,3 +102,4 @@ def update(theta, grad, s1, s2, backup, code, lr, p1, p2, eps, t):
             else:
                 w -= lr_folded * m / (np.sqrt(v) + eps)
         theta[i] = w
+    return squares

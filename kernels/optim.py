@@ -53,18 +53,17 @@ def hyper(rule, config):
 
 
 @njit(**JIT)
-def update(theta, grad, s1, s2, backup, code, lr, p1, p2, eps, t, start=0, stop=-1, c=0.0):
-    """One step of rule ``code`` on ``theta[start:stop]`` in place (all of it
-    by default); ``backup`` gets the old values.
+def update(theta, grad, s1, s2, backup, code, lr, p1, p2, eps, t, c=0.0):
+    """One step of rule ``code`` on theta in place; ``backup`` gets the old
+    values. (For part of a parameter vector pass slices: a loop from 0 over a
+    slice vectorizes, one over ``range(start, stop)`` did not.)
 
     s1, s2: the rule's state (velocity; cache; Adam's m and v), same shape as
     theta. ``t`` is Adam's step count after this step (1 for the first).
     The gradient used is ``grad + c * theta``: the L2 term folded in here
     saves the training loop a pass over the weights. Returns the old
-    ``sum(theta[start:stop]**2)`` (float64), the penalty's sum of squares.
+    ``sum(theta**2)`` (float64), the penalty's sum of squares.
     """
-    if stop < 0:
-        stop = theta.size
     # Adam's bias corrections, divided by (not multiplied by reciprocals) to
     # round as the NumPy formulation does.
     adam = code == ADAM or code == ADAM_FOLDED
@@ -72,7 +71,7 @@ def update(theta, grad, s1, s2, backup, code, lr, p1, p2, eps, t, start=0, stop=
     d2 = 1.0 - p2 ** t if adam else 1.0
     lr_folded = lr * np.sqrt(d2) / d1
     squares = 0.0
-    for i in range(start, stop):
+    for i in range(theta.size):
         w = theta[i]
         g = grad[i] + c * w
         squares += w * w

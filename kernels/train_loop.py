@@ -64,11 +64,13 @@ def train_chunk(net, opt, sched, data, idx, lens, it0, bufs, hist):
         state[1] += 1
         squares = 0.0
         for l in range(len(w_off)):
-            w_end = w_off[l] + sizes[l] * sizes[l + 1]
-            squares += update(theta, grad, s1, s2, backup, code, state[0], p1, p2, eps,
-                              state[1], w_off[l], w_end, c_n)
-            update(theta, grad, s1, s2, backup, code, state[0], p1, p2, eps, state[1],
-                   w_end, w_end + sizes[l + 1], 0.0)
+            a = w_off[l]
+            b = a + sizes[l] * sizes[l + 1]  # weights [a, b), then the bias [b, e)
+            e = b + sizes[l + 1]
+            squares += update(theta[a:b], grad[a:b], s1[a:b], s2[a:b], backup[a:b], code,
+                              state[0], p1, p2, eps, state[1], c_n)
+            update(theta[b:e], grad[b:e], s1[b:e], s2[b:e], backup[b:e], code,
+                   state[0], p1, p2, eps, state[1], 0.0)
         loss += 0.5 * c_n * squares
         if not np.isfinite(loss):  # finite data loss, overflowing penalty
             theta[:] = backup

@@ -53,16 +53,11 @@ def hyper(rule, config):
 
 
 @njit(**JIT)
-def update(theta, grad, s1, s2, backup, code, lr, p1, p2, eps, t, c=0.0):
-    """One step of rule ``code`` on theta in place; ``backup`` gets the old
-    values. (For part of a parameter vector pass slices: a loop from 0 over a
-    slice vectorizes, one over ``range(start, stop)`` did not.)
+def update(theta, grad, s1, s2, backup, code, lr, p1, p2, eps, t):
+    """One step of rule ``code`` on theta in place; ``backup`` gets the old theta.
 
     s1, s2: the rule's state (velocity; cache; Adam's m and v), same shape as
     theta. ``t`` is Adam's step count after this step (1 for the first).
-    The gradient used is ``grad + c * theta``: the L2 term folded in here
-    saves the training loop a pass over the weights. Returns the old
-    ``sum(theta**2)`` (float64), the penalty's sum of squares.
     """
     # Adam's bias corrections, divided by (not multiplied by reciprocals) to
     # round as the NumPy formulation does.
@@ -70,11 +65,9 @@ def update(theta, grad, s1, s2, backup, code, lr, p1, p2, eps, t, c=0.0):
     d1 = 1.0 - p1 ** t if adam else 1.0
     d2 = 1.0 - p2 ** t if adam else 1.0
     lr_folded = lr * np.sqrt(d2) / d1
-    squares = 0.0
     for i in range(theta.size):
         w = theta[i]
-        g = grad[i] + c * w
-        squares += w * w
+        g = grad[i]
         backup[i] = w
         if code == SGD:
             w -= lr * g
@@ -101,4 +94,3 @@ def update(theta, grad, s1, s2, backup, code, lr, p1, p2, eps, t, c=0.0):
             else:
                 w -= lr_folded * m / (np.sqrt(v) + eps)
         theta[i] = w
-    return squares

@@ -38,10 +38,8 @@ def train_chunk(net, opt, sched, data, idx, lens, it0, bufs, hist):
             rows of each; bufs = (Xb, yb, acts, deltas, row_loss, col_acc, dX,
             best, loop_max); hist = (loss, train_acc, val_acc).
 
-    Returns -1, or the iteration whose loss was not finite. Theta then holds
-    the parameters of the previous iteration, the last with a finite loss; in
-    the one case where the data loss is finite and only the L2 penalty
-    overflows, the parameters of that iteration (their data loss was finite).
+    Returns -1, or the iteration whose loss was not finite: theta then holds
+    the parameters of the previous iteration, the last with a finite loss.
     """
     theta, grad, sizes, w_off, codes, residual, c, c_per_row = net
     s1, s2, backup, code, p1, p2, eps, state = opt
@@ -54,28 +52,15 @@ def train_chunk(net, opt, sched, data, idx, lens, it0, bufs, hist):
         n = lens[k]
         _gather(X, y, idx[k], n, Xb, yb)
         c_n = c / n if c_per_row else c
-        # The data loss and its gradient; the L2 term is folded into the update.
-        loss = loss_grad(theta, grad, sizes, w_off, codes, residual, Xb[:n], yb[:n], 0.0,
+        loss = loss_grad(theta, grad, sizes, w_off, codes, residual, Xb[:n], yb[:n], c_n,
                          acts, deltas, row_loss, col_acc, dX, False, loop_max)
         if not np.isfinite(loss):
             if it > 0:
                 theta[:] = backup
             return it
-        state[1] += 1
-        squares = 0.0
-        for l in range(len(w_off)):
-            a = w_off[l]
-            b = a + sizes[l] * sizes[l + 1]  # weights [a, b), then the bias [b, e)
-            e = b + sizes[l + 1]
-            squares += update(theta[a:b], grad[a:b], s1[a:b], s2[a:b], backup[a:b], code,
-                              state[0], p1, p2, eps, state[1], c_n)
-            update(theta[b:e], grad[b:e], s1[b:e], s2[b:e], backup[b:e], code,
-                   state[0], p1, p2, eps, state[1], 0.0)
-        loss += 0.5 * c_n * squares
-        if not np.isfinite(loss):  # finite data loss, overflowing penalty
-            theta[:] = backup
-            return it
         loss_hist[it] = loss
+        state[1] += 1
+        update(theta, grad, s1, s2, backup, code, state[0], p1, p2, eps, state[1])
         if epoch_len > 0 and it % epoch_len == 0:
             e = int(state[3])
             train_hist[e] = count_correct(theta, sizes, w_off, codes, residual, Xb[:n], yb[:n],

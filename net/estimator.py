@@ -270,27 +270,24 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         L = len(self._model.layer_sizes) - 1
         return [self._model.params[f"b{l + 1}"].copy() for l in range(L)]
 
-    def _scores(self, X):
+    def _checked(self, X):
         check_is_fitted(self, "_model")
         X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
-        return self._model.scores(X.astype(self._model.dtype, copy=False))
+        return X.astype(self._model.dtype, copy=False)
 
     def predict_proba(self, X):
         """Class probabilities (n_samples, n_classes), columns in ``classes_`` order."""
-        s = self._scores(X)
-        s -= s.max(axis=1, keepdims=True)
-        np.exp(s, out=s)
-        s /= s.sum(axis=1, keepdims=True)
-        return s
+        return self._model.predict_proba(self._checked(X))
 
     def predict_log_proba(self, X):
-        s = self._scores(X)
+        """Log of :meth:`predict_proba`, computed from the scores without underflow."""
+        s = self._model.scores(self._checked(X))
         s -= s.max(axis=1, keepdims=True)
         return s - np.log(np.exp(s).sum(axis=1, keepdims=True))
 
     def predict(self, X):
         """Labels (n_samples,) from ``classes_``."""
-        best = np.argmax(self._scores(X), axis=1)
+        best = np.argmax(self._model.scores(self._checked(X)), axis=1)
         return self.classes_[best]
 
     def __sklearn_tags__(self):

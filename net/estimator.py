@@ -277,17 +277,20 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X):
         """Class probabilities (n_samples, n_classes), columns in ``classes_`` order."""
-        return self._model.predict_proba(self._checked(X))
+        X = self._checked(X)  # first: it raises NotFittedError before fit
+        return self._model.predict_proba(X)
 
     def predict_log_proba(self, X):
         """Log of :meth:`predict_proba`, computed from the scores without underflow."""
-        s = self._model.scores(self._checked(X))
+        X = self._checked(X)
+        s = self._model.scores(X)
         s -= s.max(axis=1, keepdims=True)
         return s - np.log(np.exp(s).sum(axis=1, keepdims=True))
 
     def predict(self, X):
         """Labels (n_samples,) from ``classes_``."""
-        best = np.argmax(self._model.scores(self._checked(X)), axis=1)
+        X = self._checked(X)
+        best = np.argmax(self._model.scores(X), axis=1)
         return self.classes_[best]
 
     def __sklearn_tags__(self):

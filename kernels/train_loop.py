@@ -52,13 +52,16 @@ def train_chunk(net, opt, sched, data, idx, lens, it0, bufs, hist):
     # made once here: a view of the flat buffers costs ~19 ns, and a toy step
     # made 16 of them in the general path.
     two = len(w_off) == 2 and not residual[0] and not residual[1]
+    # (Layer 1's views fall back to layer 0 when there is no layer 1: they are
+    # unused then, and must not index past the offsets.)
+    second = 1 if two else 0
     W1, b1 = weight(theta, sizes, w_off, 0), bias(theta, sizes, w_off, 0)
-    W2, b2 = weight(theta, sizes, w_off, 1), bias(theta, sizes, w_off, 1)
+    W2, b2 = weight(theta, sizes, w_off, second), bias(theta, sizes, w_off, second)
     dW1, db1 = weight(grad, sizes, w_off, 0), bias(grad, sizes, w_off, 0)
-    dW2, db2 = weight(grad, sizes, w_off, 1 if two else 0), bias(grad, sizes, w_off, 1 if two else 0)
+    dW2, db2 = weight(grad, sizes, w_off, second), bias(grad, sizes, w_off, second)
     B = Xb.shape[0]
     h, dh = layer_rows(acts, sizes, B, 0), layer_rows(deltas, sizes, B, 0)
-    s = layer_rows(acts, sizes, B, 1 if two else 0)
+    s = layer_rows(acts, sizes, B, second)
     for k in range(idx.shape[0]):
         it = it0 + k
         n = lens[k]

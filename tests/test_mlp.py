@@ -237,3 +237,20 @@ def test_eval_every_sets_the_evaluation_and_decay_interval():
     assert model.train(X, y, X, y, num_iters=50, batch_size=10, eval_every=0)["val_acc_history"] == []
     with pytest.raises(ValueError, match="eval_every must be an integer >= 0"):
         model.train(X, y, X, y, eval_every=-1)
+
+
+@pytest.mark.parametrize("sizes, residual", [([10, 3], False), ([10, 10, 3], True),
+                                             ([10, 8, 8, 3], False)])
+def test_one_two_and_three_layer_nets_train_and_match_their_gradients(sizes, residual):
+    # One layer is softmax regression; two layers without skips take the fused
+    # two-layer path of the loop; the others the general path.
+    X, y = blobs()
+    model = MLP(sizes, residual=residual, seed=2)
+    stats = model.train(X, y, X, y, learning_rate=5e-2, num_iters=150, batch_size=24, reg=1e-3)
+    assert stats["loss_history"][-1] < 0.5 * stats["loss_history"][0]
+    assert np.mean(model.predict(X) == y) > 0.9
+    Xs, ys = X[:5], y[:5]
+    _, grads = model.loss(Xs, ys, reg=1e-3)
+    f = lambda _: model.loss(Xs, ys, reg=1e-3)[0]  # noqa: E731
+    for name, grad in grads.items():
+        assert rel_error(eval_numerical_gradient(f, model.params[name], verbose=False), grad) < 1e-6

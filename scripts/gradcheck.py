@@ -12,6 +12,7 @@ import sys
 import numpy as np
 
 from kernels.activations import CODES
+from scripts.cli import OneLineParser
 
 
 def parse_layers(text):
@@ -26,7 +27,7 @@ def parse_layers(text):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="gradcheck", description=__doc__.splitlines()[0])
+    ap = OneLineParser(prog="gradcheck", description=__doc__.splitlines()[0])
     ap.add_argument("--layers", type=parse_layers, default=[4, 10, 3],
                     help="widths D,H1,...,C (default 4,10,3: the course's toy net)")
     ap.add_argument("--activation", choices=sorted(k for k in CODES if k != "identity") + ["identity"],

@@ -39,3 +39,4 @@ def test_exits_1_when_the_tolerance_is_not_met():
 def test_bad_flags_give_one_line_and_no_traceback(args, words):
     out = gradcheck(*args)
     assert out.returncode == 2 and words in out.stderr and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1

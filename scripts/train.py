@@ -1,0 +1,208 @@
+"""Train a fully-connected net on a dataset and write the model, its history
+and the pictures (loss and accuracy curves, first-layer weights).
+
+    train [--dataset digits|iris|DIR|FILE.npz] [--hidden 100] [--activation relu]
+          [--update sgd] [--lr 0.5] [--lr-decay 0.99] [--reg 1e-4] [--iters 1500]
+          [--batch 200] [--out runs/digits] [--compare]
+"""
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from scripts.cli import OneLineParser
+from scripts.data import DataError, load
+
+UPDATES = ("sgd", "sgd_momentum", "nesterov", "rmsprop", "adam")
+
+
+def positive(kind):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}")
+        if not np.isfinite(value) or value <= 0:
+            raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+        return value
+    return parse
+
+
+def non_negative(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}")
+    if not np.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def widths(text):
+    try:
+        sizes = [int(s) for s in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated widths, got {text!r}")
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"widths must be positive, got {text!r}")
+    return sizes
+
+
+def parser():
+    ap = OneLineParser(prog="train", description=__doc__.splitlines()[0])
+    ap.add_argument("--dataset", default="digits",
+                    help="digits (default), iris, a CIFAR-10 directory, or an .npz with X, y")
+    ap.add_argument("--hidden", type=widths, default=[100], help="hidden widths, e.g. 100 or 256,128")
+    ap.add_argument("--activation", choices=["relu", "tanh", "sigmoid"], default="relu")
+    ap.add_argument("--residual", action="store_true")
+    ap.add_argument("--update", choices=UPDATES, default="sgd")
+    ap.add_argument("--lr", type=positive(float), default=0.5)
+    ap.add_argument("--lr-decay", type=non_negative, default=0.99)
+    ap.add_argument("--reg", type=non_negative, default=1e-4)
+    ap.add_argument("--iters", type=positive(int), default=1500)
+    ap.add_argument("--batch", type=positive(int), default=200)
+    ap.add_argument("--std", type=positive(float), default=None,
+                    help="initial weight std (default: He / Glorot scaling)")
+    ap.add_argument("--dtype", choices=["float64", "float32"], default="float64")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default="runs/train", help="directory for model, history, pictures")
+    ap.add_argument("--compare", action="store_true",
+                    help="run the same training with the NumPy reference and report the speed ratio")
+    ap.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return ap
+
+
+def progress_callback(total, enabled):
+    if not enabled:
+        return None, None
+    from tqdm import tqdm
+    bar = tqdm(total=total, unit="it", file=sys.stderr, leave=False)
+    state = {"done": 0}
+
+    def callback(it, loss):
+        bar.update(it + 1 - state["done"])
+        state["done"] = it + 1
+        bar.set_postfix(loss=f"{loss:.4f}")
+    return callback, bar
+
+
+def pictures(stats, W1, image_shape, out):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
+    a.plot(stats["loss_history"], lw=0.8)
+    a.set_xlabel("iteration")
+    a.set_ylabel("training loss")
+    a.set_title("loss")
+    b.plot(stats["train_acc_history"], label="train (minibatch)")
+    b.plot(stats["val_acc_history"], label="validation")
+    b.set_xlabel("epoch")
+    b.set_ylabel("accuracy")
+    b.set_title("accuracy")
+    b.legend()
+    fig.tight_layout()
+    fig.savefig(out / "curves.png", dpi=100)
+    plt.close(fig)
+
+    n = W1.shape[1]
+    cols = int(np.ceil(np.sqrt(n)))
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.9 + 1, rows * 0.9 + 1), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k >= n:
+            continue
+        w = W1[:, k]
+        if image_shape is not None and int(np.prod(image_shape)) == w.size:
+            img = w.reshape(image_shape)
+        else:
+            img = w.reshape(1, -1)
+        lo, hi = img.min(), img.max()
+        ax.imshow((img - lo) / (hi - lo + 1e-12), cmap=None if img.ndim == 3 else "gray",
+                  aspect="auto" if img.shape[0] == 1 else "equal")
+    fig.suptitle("first-layer weights, one unit per tile")
+    fig.savefig(out / "weights.png", dpi=100)
+    plt.close(fig)
+
+
+def main(argv=None):
+    ap = parser()
+    args = ap.parse_args(argv)
+    try:
+        data = load(args.dataset, seed=args.seed)
+    except DataError as exc:
+        ap.exit(2, f"train: error: {exc}\n")
+    except ImportError as exc:
+        ap.exit(2, f"train: error: {exc.name} is needed for this dataset: pip install -e '.[cli]'\n")
+    from net import MLP, TrainingDiverged
+    X, y = data["X_train"].astype(args.dtype), data["y_train"]
+    classes = int(max(y.max(), data["y_val"].max(), data["y_test"].max())) + 1
+    sizes = [X.shape[1], *args.hidden, max(classes, 2)]
+    if args.compare and (len(sizes) != 3 or args.activation != "relu" or args.update != "sgd"
+                         or args.residual):
+        ap.error("--compare runs the NumPy reference, which is a two-layer relu net trained by "
+                 "sgd: use one --hidden width, --activation relu, --update sgd")
+    X_val = data["X_val"].astype(args.dtype)
+    train_kw = dict(learning_rate=args.lr, learning_rate_decay=args.lr_decay, reg=args.reg,
+                    num_iters=args.iters, batch_size=args.batch)
+    if args.compare:
+        # The classic NumPy class is the reference: same seed, same work, same numbers.
+        from net import TwoLayerNet
+        from net.classic import ClassicTwoLayerNet
+        std = args.std or float(np.sqrt(2.0 / X.shape[1]))
+        np.random.seed(args.seed)
+        TwoLayerNet(X.shape[1], 2, sizes[-1], dtype=args.dtype).train(  # compile or load first
+            X, y, X_val, data["y_val"], num_iters=2, batch_size=args.batch)
+        np.random.seed(args.seed)
+        model = TwoLayerNet(X.shape[1], sizes[1], sizes[-1], std=std, dtype=args.dtype)
+    else:
+        model = MLP(sizes, args.activation, args.residual, weight_scale=args.std,
+                    dtype=args.dtype, seed=args.seed)
+        model.train(X[:2], y[:2], X_val[:2], data["y_val"][:2], num_iters=1, batch_size=2,
+                    update=args.update)  # compile or load from the cache before timing
+    callback, bar = progress_callback(args.iters, not args.no_progress)
+    start = time.perf_counter()
+    try:
+        stats = model.train(X, y, X_val, data["y_val"], **train_kw,
+                            **({} if args.compare else dict(update=args.update)),
+                            callback=callback, callback_every=max(1, args.iters // 100))
+    except TrainingDiverged as exc:
+        ap.exit(1, f"train: error: {exc}\n")
+    finally:
+        if bar is not None:
+            bar.close()
+    seconds = time.perf_counter() - start
+    acc = {part: float(np.mean(model.predict(data[f"X_{part}"].astype(args.dtype))
+                               == data[f"y_{part}"])) for part in ("train", "val", "test")}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save(out / "model.npz")
+    (out / "history.json").write_text(json.dumps(dict(stats, args=vars(args) | {"hidden": args.hidden},
+                                                      accuracy=acc, seconds=seconds), indent=1))
+    pictures(stats, model.params["W1"], data["image_shape"], out)
+    print(f"{args.dataset}: {' -> '.join(map(str, sizes))} {args.activation}, {args.update}, "
+          f"{args.iters} iterations of {args.batch} in {seconds:.2f} s "
+          f"({1e6 * seconds / args.iters:.1f} us/iteration)")
+    print(f"accuracy: train {acc['train']:.4f}, validation {acc['val']:.4f}, test {acc['test']:.4f}")
+    if args.compare:
+        np.random.seed(args.seed)
+        classic = ClassicTwoLayerNet(X.shape[1], sizes[1], sizes[-1], std=std)
+        classic.params = {k: v.astype(args.dtype) for k, v in classic.params.items()}
+        t = time.perf_counter()
+        ref_stats = classic.train(X, y, X_val, data["y_val"], **train_kw)
+        ref = time.perf_counter() - t
+        diff = float(np.max(np.abs(np.subtract(stats["loss_history"], ref_stats["loss_history"]))))
+        print(f"NumPy reference (the classic class, same seed): {ref:.2f} s "
+              f"({1e6 * ref / args.iters:.1f} us/iteration); speed ratio {ref / seconds:.1f}x; "
+              f"loss histories differ by at most {diff:.1e}")
+    print(f"wrote {out / 'model.npz'}, {out / 'history.json'}, {out / 'curves.png'}, "
+          f"{out / 'weights.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -171,7 +171,8 @@ def table(rows):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description="fusednet benchmark runner")
+    from scripts.cli import OneLineParser
+    ap = OneLineParser(prog="bench", description="fusednet benchmark runner")
     ap.add_argument("--quick", action="store_true", help="small shapes, short blocks (for CI)")
     ap.add_argument("--shapes", default=None, help=f"comma-separated, from {list(workloads.SHAPES)}")
     ap.add_argument("--dtypes", default="float64,float32")

@@ -40,7 +40,7 @@ def _warm_up(dtype):
 
 
 def search(data, hidden_sizes, learning_rates, regs, decays=(0.95,), *, num_iters=1000,
-           batch_size=200, std=1e-2, seed=0, n_jobs=1, backend=None):
+           batch_size=200, std=1e-2, seed=0, n_jobs=1, backend=None, settings=None):
     """Train a :class:`TwoLayerNet` for every combination and rank them.
 
     Parameters
@@ -49,6 +49,8 @@ def search(data, hidden_sizes, learning_rates, regs, decays=(0.95,), *, num_iter
     hidden_sizes, learning_rates, regs, decays : the values to combine.
     num_iters, batch_size, std : training length, minibatch and init scale.
     seed : every setting starts from ``np.random.seed(seed)``.
+    settings : optional list of ``(hidden_size, learning_rate, reg, decay)``
+        to run instead of the full grid (e.g. a random sample of it).
     n_jobs : parallel workers (-1: one per core); ``backend`` is a joblib
         backend name, e.g. ``'dask'`` inside a ``distributed.Client``
         context, or None for joblib's default (worker processes).
@@ -62,7 +64,8 @@ def search(data, hidden_sizes, learning_rates, regs, decays=(0.95,), *, num_iter
     import joblib
     X, y = np.asarray(data["X_train"]), np.asarray(data["y_train"])
     X_val, y_val = np.asarray(data["X_val"]), np.asarray(data["y_val"])
-    grid = list(itertools.product(hidden_sizes, learning_rates, regs, decays))
+    grid = (list(settings) if settings is not None
+            else list(itertools.product(hidden_sizes, learning_rates, regs, decays)))
     if not grid:
         raise ValueError("the search grid is empty")
     _warm_up(X.dtype if X.dtype in (np.float32, np.float64) else np.float64)

@@ -1,0 +1,133 @@
+"""Grid or random search over hidden size, learning rate, regularization and
+decay, in parallel (joblib worker processes) or on a Dask cluster; prints a
+ranked table, saves the best model and a picture of validation accuracy.
+
+    search [--dataset digits] [--hidden 50,100] [--lr 0.1,0.5] [--reg 1e-4,1e-3]
+           [--decay 0.95,0.99] [--random 10] [--iters 500] [--jobs -1]
+           [--dask-scheduler ADDRESS] [--out runs/search]
+"""
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from scripts.cli import OneLineParser
+from scripts.data import DataError, load
+
+
+def number_list(kind):
+    def parse(text):
+        try:
+            values = [kind(v) for v in text.split(",")]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}")
+        if not values or any(not np.isfinite(v) or v < 0 for v in values):
+            raise argparse.ArgumentTypeError(f"expected numbers >= 0, got {text!r}")
+        return values
+    return parse
+
+
+def main(argv=None):
+    ap = OneLineParser(prog="search", description=__doc__.splitlines()[0])
+    ap.add_argument("--dataset", default="digits")
+    ap.add_argument("--hidden", type=number_list(int), default=[50, 100])
+    ap.add_argument("--lr", type=number_list(float), default=[0.1, 0.5])
+    ap.add_argument("--reg", type=number_list(float), default=[1e-4, 1e-3])
+    ap.add_argument("--decay", type=number_list(float), default=[0.95, 0.99])
+    ap.add_argument("--random", type=int, default=0,
+                    help="try this many random settings from the lists instead of all")
+    ap.add_argument("--iters", type=int, default=500)
+    ap.add_argument("--batch", type=int, default=200)
+    ap.add_argument("--std", type=float, default=0.1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--jobs", type=int, default=-1, help="parallel workers (-1: one per core)")
+    ap.add_argument("--dask-scheduler", default=None, help="run on this Dask scheduler")
+    ap.add_argument("--out", default="runs/search")
+    args = ap.parse_args(argv)
+    for name in ("iters", "batch"):
+        if getattr(args, name) < 1:
+            ap.error(f"--{name} must be at least 1")
+    if args.random < 0 or min(args.hidden) < 1 or min(args.lr) <= 0:
+        ap.error("--random must be >= 0, hidden sizes and learning rates > 0")
+    try:
+        data = load(args.dataset, seed=args.seed)
+    except DataError as exc:
+        ap.exit(2, f"search: error: {exc}\n")
+
+    from net.search import best_net, search
+    grid = dict(hidden_sizes=args.hidden, learning_rates=args.lr, regs=args.reg,
+                decays=args.decay)
+    settings = None
+    if args.random:
+        rng = np.random.default_rng(args.seed)
+        settings = [(int(rng.choice(args.hidden)), float(rng.choice(args.lr)),
+                     float(rng.choice(args.reg)), float(rng.choice(args.decay)))
+                    for _ in range(args.random)]
+    kw = dict(num_iters=args.iters, batch_size=args.batch, std=args.std, seed=args.seed,
+              n_jobs=args.jobs)
+    start = time.perf_counter()
+    client = None
+    try:
+        if args.dask_scheduler:
+            try:
+                from dask.distributed import Client
+                client = Client(args.dask_scheduler, timeout=10)
+            except ImportError:
+                ap.exit(2, "search: error: Dask is not installed: pip install -e '.[dask]'\n")
+            except Exception as exc:
+                ap.exit(2, f"search: error: cannot reach the Dask scheduler "
+                           f"{args.dask_scheduler}: {exc}\n")
+            kw["backend"] = "dask"
+        results = search(data, **grid, settings=settings, **kw)
+    finally:
+        if client is not None:
+            client.close()
+    seconds = time.perf_counter() - start
+
+    print(f"{len(results)} settings on {args.dataset}, {args.iters} iterations each, "
+          f"in {seconds:.1f} s ({'dask ' + args.dask_scheduler if args.dask_scheduler else f'{args.jobs} jobs'})")
+    print(f"{'rank':>4s} {'hidden':>6s} {'lr':>8s} {'reg':>8s} {'decay':>6s} {'val acc':>8s}")
+    for rank, r in enumerate(results, 1):
+        print(f"{rank:4d} {r['hidden_size']:6d} {r['learning_rate']:8.2g} {r['reg']:8.2g} "
+              f"{r['learning_rate_decay']:6.3g} {r['val_acc']:8.4f}")
+    best = best_net(results[0])
+    test_acc = float(np.mean(best.predict(data["X_test"]) == data["y_test"]))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    best.save(out / "best_model.npz")
+    (out / "results.json").write_text(json.dumps(
+        [{k: v for k, v in r.items() if k != "params"} for r in results], indent=1))
+    picture(results, out / "search.png")
+    print(f"best: hidden {results[0]['hidden_size']}, lr {results[0]['learning_rate']:g}, "
+          f"reg {results[0]['reg']:g}, decay {results[0]['learning_rate_decay']:g}: "
+          f"validation {results[0]['val_acc']:.4f}, test {test_acc:.4f}")
+    print(f"wrote {out / 'best_model.npz'}, {out / 'results.json'}, {out / 'search.png'}")
+    return 0
+
+
+def picture(results, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    lr = np.array([r["learning_rate"] for r in results])
+    reg = np.array([r["reg"] for r in results])
+    acc = np.array([r["val_acc"] for r in results])
+    size = np.array([r["hidden_size"] for r in results], float)
+    dots = ax.scatter(lr, reg + 1e-12, c=acc, s=30 + 120 * size / size.max(), cmap="viridis")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("regularization")
+    ax.set_title("validation accuracy (dot size: hidden units)")
+    fig.colorbar(dots, ax=ax, label="validation accuracy")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""The search command, run as a user would."""
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SMALL = ("--hidden", "10,20", "--lr", "0.1,0.5", "--reg", "1e-4", "--decay", "0.95",
+         "--iters", "60")
+
+
+def search(*args):
+    return subprocess.run([sys.executable, "-m", "scripts.search", *args], cwd=ROOT,
+                          capture_output=True, text=True)
+
+
+def ranked(stdout):
+    return [tuple(row.split()[1:]) for row in stdout.splitlines() if re.match(r"\s+\d+ ", row)]
+
+
+def test_grid_in_worker_processes_ranks_saves_and_draws(tmp_path):
+    out = search(*SMALL, "--jobs", "2", "--out", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    rows = ranked(out.stdout)
+    assert len(rows) == 4
+    accs = [float(r[-1]) for r in rows]
+    assert accs == sorted(accs, reverse=True)
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert [r["val_acc"] for r in results] == pytest.approx(accs, abs=5e-5)
+    from net import MLP
+    assert MLP.load(tmp_path / "best_model.npz").layer_sizes[0] == 64
+    import matplotlib.image
+    assert matplotlib.image.imread(tmp_path / "search.png").shape[0] >= 300
+    # The serial run gives the same table.
+    assert ranked(search(*SMALL, "--jobs", "1", "--out", str(tmp_path / "serial")).stdout) == rows
+
+
+def test_random_search_samples_the_lists(tmp_path):
+    out = search(*SMALL, "--random", "3", "--out", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    assert len(ranked(out.stdout)) == 3
+
+
+def test_on_a_dask_scheduler(tmp_path):
+    from dask.distributed import LocalCluster
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster:
+        out = search(*SMALL, "--dask-scheduler", cluster.scheduler_address,
+                     "--out", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    assert "dask tcp://" in out.stdout
+    assert ranked(out.stdout) == ranked(search(*SMALL, "--jobs", "1",
+                                               "--out", str(tmp_path / "local")).stdout)
+
+
+@pytest.mark.parametrize("args, words", [
+    (("--lr", "0.1,abc"), "expected comma-separated numbers"),
+    (("--iters", "0"), "--iters must be at least 1"),
+    (("--dataset", "nosuch"), "unknown dataset"),
+    (("--dask-scheduler", "tcp://127.0.0.1:9", "--iters", "5"), "cannot reach the Dask scheduler"),
+])
+def test_bad_input_gives_one_line_and_no_traceback(tmp_path, args, words):
+    out = search(*args, "--out", str(tmp_path))
+    assert out.returncode != 0
+    assert words in out.stderr and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1

@@ -12,7 +12,6 @@ import os
 
 os.environ.setdefault("NUMBA_NRT_STATS", "1")  # before numba is imported
 
-import argparse  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import subprocess  # noqa: E402

@@ -72,11 +72,15 @@ def as_input(name, a, ndim, dtype, shape=None):
     check_shape(name, a, ndim, shape)
     if a.size == 0:
         raise ValueError(f"{name} is empty (shape {a.shape}); expected at least one row and column")
-    a = np.ascontiguousarray(a)
+    return check_finite(name, np.ascontiguousarray(a))
+
+
+def check_finite(name, a):
+    """``a`` (C-contiguous) itself, or ValueError naming the first NaN/Inf and its index."""
     bad = _first_nonfinite(a.reshape(-1))
     if bad >= 0:
-        idx = np.unravel_index(bad, a.shape)
-        raise ValueError(f"{name} contains a non-finite value ({a[idx]}) at index {tuple(map(int, idx))}")
+        idx = tuple(int(i) for i in np.unravel_index(bad, a.shape))
+        raise ValueError(f"{name} contains a non-finite value ({a[idx]}) at index {idx}")
     return a
 
 

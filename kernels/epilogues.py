@@ -68,12 +68,15 @@ def softmax_xent(s, y, ds, row_loss):
         for k in range(s.shape[1]):
             m = max(m, s[i, k])
         others = 0.0
+        e_t = 0.0
         for k in range(s.shape[1]):
             e = np.exp(s[i, k] - m)
             ds[i, k] = e
             if k != t:
                 others += e
-        total = others + np.exp(s_t - m)
+            else:
+                e_t = e
+        total = others + e_t
         row_loss[i] = np.log(total) + m - s_t
         # p_t - 1 is written as -others / total (summed in float64): no
         # cancellation when the net is confident and 1 - p_t is below eps.

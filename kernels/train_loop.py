@@ -32,9 +32,10 @@ def train_chunk(net, opt, sched, data, idx, lens, it0, bufs, hist):
     opt   = (s1, s2, backup, code, p1, p2, eps, state) with state float64
             [lr, t, best_val, n_epochs]
     sched = (epoch_len, decay, decay_every): at iterations with
-            ``it % epoch_len == 0`` (never when epoch_len is 0) the train accuracy of the minibatch (after
-            its update) and the validation accuracy are recorded and, every
-            ``decay_every``-th such epoch, ``lr *= decay``.
+            ``it % epoch_len == 0`` (never when epoch_len is 0) the train
+            accuracy of the minibatch (after its update) and the validation
+            accuracy are recorded and, every ``decay_every``-th such epoch,
+            ``lr *= decay``.
     data  = (X, y, X_val, y_val); idx (K, B) minibatch rows, lens (K,) used
             rows of each; bufs = (Xb, yb, acts, deltas, row_loss, col_acc, dX,
             best, loop_max); hist = (loss, train_acc, val_acc).

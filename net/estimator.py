@@ -22,7 +22,6 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from kernels import config
 from kernels.optim import hyper
 from kernels.train_loop import train_chunk
 from .mlp import MLP
@@ -189,11 +188,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         steps = -(-n // B)
         theta = model._theta
         grad = np.empty_like(theta)
-        best = theta.copy()
-        acts, deltas = model._buffers(B)
-        bufs = (np.empty((B, X.shape[1]), model.dtype), np.empty(B, np.intp), acts, deltas,
-                np.empty(B), np.empty(max(model.layer_sizes)), np.empty((0, X.shape[1]), model.dtype),
-                best, config.GEMM_LOOP_MAX)
+        bufs = model._loop_buffers(B, theta.copy())
         hist = (np.zeros(steps), np.zeros(1), np.zeros(1))
         net = (theta, grad, model._sizes, model._w_off, model._codes, model._skip,
                float(self.alpha), True)

@@ -14,7 +14,7 @@ import numpy as np
 
 from kernels import config
 from kernels.activations import IDENTITY, activation_code
-from kernels.checks import _first_nonfinite, as_labels, check_shape, l2_scale
+from kernels.checks import _first_nonfinite, as_labels, check_finite, check_shape, l2_scale
 from kernels import mlp as K
 from kernels.optim import hyper
 from kernels.train_loop import train_chunk
@@ -75,10 +75,14 @@ class MLP:
             start = int(self._w_off[l])
             self._slices[f"W{l + 1}"] = (slice(start, start + fi * fo), (fi, fo))
             self._slices[f"b{l + 1}"] = (slice(start + fi * fo, start + fi * fo + fo), (fo,))
+        self._make_views()
+        self._init_weights(weight_scale)
+
+    def _make_views(self):
+        """``params`` and ``_views``: each parameter as a view of the flat buffer."""
         self._views = {name: self._theta[sl].reshape(shape)
                        for name, (sl, shape) in self._slices.items()}
         self.params = dict(self._views)
-        self._init_weights(weight_scale)
 
     def _init_weights(self, weight_scale):
         for l, (fi, fo) in enumerate(zip(self.layer_sizes[:-1], self.layer_sizes[1:])):
@@ -100,9 +104,7 @@ class MLP:
     def __setstate__(self, state):
         self.__dict__.update(state)
         self._theta = np.array(self._theta, copy=True)
-        self._views = {name: self._theta[sl].reshape(shape)
-                       for name, (sl, shape) in self._slices.items()}
-        self.params = dict(self._views)
+        self._make_views()
 
     # -- shape ------------------------------------------------------------------
 
@@ -143,18 +145,20 @@ class MLP:
         check_shape(name, X, 2, (None, self.layer_sizes[0]))
         if X.shape[0] == 0:
             raise ValueError(f"{name} is empty (shape {X.shape}); expected at least one row")
-        X = np.require(X, self.dtype, ["C_CONTIGUOUS", "WRITEABLE"])
-        bad = _first_nonfinite(X.reshape(-1))
-        if bad >= 0:
-            idx = tuple(int(i) for i in np.unravel_index(bad, X.shape))
-            raise ValueError(f"{name} contains a non-finite value ({X[idx]}) at index {idx}")
-        return X
+        return check_finite(name, np.require(X, self.dtype, ["C_CONTIGUOUS", "WRITEABLE"]))
 
     def _labels(self, y, n, name="y"):
-        return as_labels(name, np.asarray(y) if not isinstance(y, np.ndarray) else y, n,
-                         self.num_classes)
+        return as_labels(name, np.asarray(y), n, self.num_classes)
 
     # -- evaluation -----------------------------------------------------------------
+
+    def _loop_buffers(self, B, best):
+        """The ``bufs`` tuple of ``train_chunk`` for batches of up to B rows."""
+        acts, deltas = self._buffers(B)
+        D = self.layer_sizes[0]
+        return (np.empty((B, D), self.dtype), np.empty(B, np.intp), acts, deltas, np.empty(B),
+                np.empty(max(self.layer_sizes)), np.empty((0, D), self.dtype), best,
+                config.GEMM_LOOP_MAX)
 
     def _buffers(self, n):
         acts = np.empty(n * int(self._sizes[1:].sum()), self.dtype)
@@ -261,10 +265,7 @@ class MLP:
         grad, s1, s2, backup = (np.zeros_like(theta) for _ in range(4))
         best = theta.copy()
         state = np.array([learning_rate, 0.0, -1.0, 0.0])
-        acts, deltas = self._buffers(B)
-        bufs = (np.empty((B, X.shape[1]), self.dtype), np.empty(B, np.intp), acts, deltas,
-                np.empty(B), np.empty(max(self.layer_sizes)), np.empty((0, X.shape[1]), self.dtype),
-                best, config.GEMM_LOOP_MAX)
+        bufs = self._loop_buffers(B, best)
         n_epochs = num_iters // epoch_len + 1 if epoch_len else 0
         hist = (np.zeros(num_iters), np.zeros(n_epochs), np.zeros(n_epochs))
         net = (theta, grad, self._sizes, self._w_off, self._codes, self._skip, c, False)
@@ -360,7 +361,7 @@ class MLP:
         """Load :meth:`save`'s file into this model, refusing a mismatched one."""
         other = MLP.load(path, expect=self)
         self._theta[:] = other._theta
-        self.params = dict(self._views)
+        self._make_views()
 
 
 def _positive(name, value):

@@ -40,8 +40,10 @@ def machine():
     from threadpoolctl import threadpool_info
     import numba
     import numba.np.ufunc.parallel as parallel
+    from kernels import blas
     info = {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
             "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+            "kernels_blas": blas.SOURCE,
             "numpy": np.__version__, "numba": numba.__version__,
             "numba_threads": numba.config.NUMBA_NUM_THREADS,
             "numba_pool_started": bool(parallel._is_initialized),
@@ -217,7 +219,7 @@ def main(argv=None):
     m = result["machine"]
     print(f"\n{result['date']}  {m['cpu']}, {m['cores']} cores; BLAS "
           + "; ".join(f"{b['api']} {b['version']} x{b['threads']} ({b['kernel']})" for b in m["blas"])
-          + f"; OPENBLAS_CORETYPE={m['OPENBLAS_CORETYPE']}"
+          + f"; OPENBLAS_CORETYPE={m['OPENBLAS_CORETYPE']}; kernels call {m['kernels_blas']}"
           + f"; numba {m['numba']} (thread pool started: {m['numba_pool_started_after']})")
     print(table(result["rows"]))
     if "compile" in result:

@@ -4,7 +4,8 @@ Every public function validates its arguments and then runs one compiled
 kernel; ``kernels.reference`` holds the same functions in plain NumPy, the
 oracle of the tests and the baseline of the benchmarks.
 """
-from . import config  # noqa: F401  (chooses the threading layer first)
+from . import config  # noqa: F401  (drops a stale cache before any kernel loads)
+from . import blas  # noqa: F401  (registers the BLAS symbols the kernels call)
 from .activations import CODES as ACTIVATIONS
 from .affine import (
     affine_act_backward,

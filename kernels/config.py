@@ -1,15 +1,9 @@
 """Settings for the compiled kernels, in one place.
 
-The kernels are serial; the matrix products inside them call SciPy's
-OpenBLAS, which runs its own threads (``threadpoolctl`` limits them). No
-kernel uses ``prange``, so Numba's threading layer is never started (see
-``epilogues`` for why).
-
-On CPUs with AVX-512 (Zen 4 here), OpenBLAS 0.3.30 picks its AVX2
-("Haswell") kernels; its AVX-512 ("SkylakeX") ones ran the same GEMMs 1.8x
-faster here (float64 112 -> 200 GFLOP/s, float32 245 -> 463). SciPy's
-OpenBLAS, the one the kernels call, is loaded lazily, so this module selects
-them before it loads (see ``_prefer_avx512_blas``).
+The kernels are serial; the matrix products inside them call NumPy's
+OpenBLAS (see ``blas``), which runs its own threads (``threadpoolctl`` limits
+them). No kernel uses ``prange``, so Numba's threading layer is never started
+(see ``epilogues`` for why).
 
 The thresholds are read by the Python wrappers at every call and passed to
 the kernels as arguments (Numba freezes globals into its cache, so a global
@@ -17,7 +11,6 @@ changed at run time would be ignored by cached code).
 """
 import hashlib
 import os
-import sys
 from pathlib import Path
 
 #: Matrix products with ``m * n * k`` at or below this run as plain loops; a
@@ -66,34 +59,4 @@ def _drop_stale_cache():
         pass  # a read-only install: its sources do not change either
 
 
-#: AVX-512 subsets OpenBLAS's SkylakeX kernels use.
-_AVX512 = {"avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"}
-
-
-def _prefer_avx512_blas():
-    """Ask OpenBLAS libraries loaded from now on for their AVX-512 kernels.
-
-    Only when the CPU has every AVX-512 subset those kernels use, when the
-    user has not chosen (``OPENBLAS_CORETYPE`` unset, ``FUSEDNET_KEEP_BLAS``
-    unset), and before SciPy's BLAS is loaded (afterwards it has no effect).
-    Returns the core type set, or None.
-    """
-    if os.environ.get("OPENBLAS_CORETYPE") or os.environ.get("FUSEDNET_KEEP_BLAS"):
-        return None
-    if "scipy.linalg.cython_blas" in sys.modules:
-        return None
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((set(line.split(":", 1)[1].split()) for line in f
-                          if line.startswith("flags")), set())
-    except OSError:
-        return None
-    if not _AVX512 <= flags:
-        return None
-    os.environ["OPENBLAS_CORETYPE"] = "SkylakeX"
-    return "SkylakeX"
-
-
 _drop_stale_cache()
-#: The OpenBLAS core type this module requested, or None.
-BLAS_CORETYPE = _prefer_avx512_blas()

@@ -2,24 +2,55 @@
 import numpy as np
 from numba import njit
 
+from .blas import NO_TRANS, ROW_MAJOR, TRANS, dgemm, sgemm
 from .config import JIT
 
 
 @njit(**JIT)
-def matmul(A, B, out, loop_max):
-    """``out[:] = A @ B`` for A (m, k), B (k, n), out (m, n) C-contiguous.
+def _blas_layout(A):
+    """``(transpose flag, leading dimension)`` of A (m, n) for row-major CBLAS:
+    NO_TRANS when its rows are contiguous and packed, TRANS when its columns
+    are (a transposed C array), ``(0, 0)`` for any other strides."""
+    m, n = A.shape
+    s0, s1 = A.strides
+    item = A.itemsize
+    if (n == 1 or s1 == item) and (m == 1 or s0 == n * item):
+        return NO_TRANS, max(n, 1)
+    if (m == 1 or s0 == item) and (n == 1 or s1 == m * item):
+        return TRANS, max(m, 1)
+    return 0, 0
 
-    A and B may be transposed views. Products with ``m * n * k <= loop_max``
-    run as loops: at the toy sizes a BLAS call (``np.dot``, which goes to
-    SciPy's OpenBLAS) costs more than the arithmetic. Below 8 output columns
+
+@njit(**JIT)
+def matmul(A, B, out, loop_max):
+    """``out[:] = A @ B`` for A (m, k), B (k, n), out (m, n).
+
+    A and B may be transposed views. Products with ``m * n * k <= loop_max``,
+    and operands BLAS cannot take (strided views), run as loops: at the toy
+    sizes a BLAS call costs more than the arithmetic. Below 8 output columns
     each entry is one dot product (the row update's inner loop would be too
     short: 54 vs 182 ns for 5x10 @ 10x3); otherwise rows are updated.
+    Larger products call NumPy's ``cblas_?gemm`` (see ``blas``).
     """
     m, k = A.shape
     n = B.shape[1]
-    if m * n * k > loop_max:
-        np.dot(A, B, out)
+    if m == 0 or n == 0:
         return
+    if k == 0:
+        out[:] = 0
+        return
+    if m * n * k > loop_max:
+        ta, lda = _blas_layout(A)
+        tb, ldb = _blas_layout(B)
+        tc, ldc = _blas_layout(out)
+        if ta and tb and tc == NO_TRANS:
+            if out.itemsize == 8:
+                dgemm(ROW_MAJOR, ta, tb, m, n, k, 1.0, A.ctypes.data, lda,
+                      B.ctypes.data, ldb, 0.0, out.ctypes.data, ldc)
+            else:
+                sgemm(ROW_MAJOR, ta, tb, m, n, k, np.float32(1), A.ctypes.data, lda,
+                      B.ctypes.data, ldb, np.float32(0), out.ctypes.data, ldc)
+            return
     if n < 8:
         for i in range(m):
             for j in range(n):

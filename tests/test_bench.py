@@ -20,6 +20,7 @@ def test_quick_runner_writes_figures_json_and_chart(tmp_path):
         assert r["speedup"]["numpy"] > 0 and r["roofline_fraction"] > 0
         assert r["nrt_allocations_per_step"] >= 0
     assert result["machine"]["blas"] and result["machine"]["cores"] >= 1
+    assert result["machine"]["kernels_blas"].startswith(("NumPy's BLAS", "SciPy's BLAS"))
     assert result["machine"]["numba_pool_started_after"] is False
     assert 0 < result["compile"]["import_to_first_step_warm_s"]
     assert "import to first training step" in out and "x numpy" in out

@@ -127,27 +127,3 @@ def test_kernels_cached_in_any_compile_order_load_in_any_other(tmp_path):
                                 capture_output=True, text=True)
         assert result.returncode == 0 and result.stdout.strip() == "ok", (order, result.stderr[-2000:])
 
-
-def test_avx512_blas_kernels_are_requested_only_when_the_cpu_has_them():
-    code = textwrap.dedent("""
-        import os
-        import kernels
-        from kernels import config
-        flags = set()
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    break
-        print(config.BLAS_CORETYPE, config._AVX512 <= flags, os.environ.get("OPENBLAS_CORETYPE"))
-    """)
-    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "FUSEDNET_KEEP_BLAS")}
-    chosen, has_avx512, env_value = run(code, env).stdout.split()
-    assert chosen == ("SkylakeX" if has_avx512 == "True" else "None")
-    assert env_value == chosen
-    # A choice of the user's is left alone.
-    env["OPENBLAS_CORETYPE"] = "Haswell"
-    assert run(code, env).stdout.split()[0] == "None"
-    del env["OPENBLAS_CORETYPE"]
-    env["FUSEDNET_KEEP_BLAS"] = "1"
-    assert run(code, env).stdout.split()[0] == "None"

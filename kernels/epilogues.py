@@ -31,14 +31,8 @@ def add_into(z, r):
         zf[i] += rf[i]
 
 
-@njit(**JIT)
-def grad_colsum(dout, a, code, dz, db, acc):
-    """``dz = dout * act'(a)`` and ``db = dz.sum(axis=0)`` in one pass.
-
-    dout, a, dz (N, M), C-contiguous; dz may be dout itself. db (M,);
-    acc (>= M,) float64 scratch so the column sums are accumulated in float64,
-    each column in row order.
-    """
+@njit(inline="always", **JIT)
+def _mask_colsum(dout, a, code, dz, db, acc):
     m = dz.shape[1]
     for j in range(m):
         acc[j] = 0.0
@@ -49,6 +43,23 @@ def grad_colsum(dout, a, code, dz, db, acc):
             acc[j] += g
     for j in range(m):
         db[j] = acc[j]
+
+
+@njit(**JIT)
+def grad_colsum(dout, a, code, dz, db, acc):
+    """``dz = dout * act'(a)`` and ``db = dz.sum(axis=0)`` in one pass.
+
+    dout, a, dz (N, M), C-contiguous; dz may be dout itself. db (M,);
+    acc (>= M,) float64 scratch so the column sums are accumulated in float64,
+    each column in row order.
+    """
+    # In place, the body gets one array twice, so LLVM sees one pointer and
+    # vectorizes. Given two names for one buffer, its run-time overlap check
+    # fails and the scalar loop runs: 5x slower (15 vs 2.4 us at 200 x 100).
+    if dz.ctypes.data == dout.ctypes.data:
+        _mask_colsum(dz, a, code, dz, db, acc)
+    else:
+        _mask_colsum(dout, a, code, dz, db, acc)
 
 
 @njit(**JIT)

@@ -1,7 +1,8 @@
 """The benchmark runner: per shape and dtype, microseconds per training step
 for the NumPy reference, ours, and PyTorch (eager) and JAX (jit) when they are
 installed, measured in one process, alternated, after warm-up, medians over
-repeats; speedups, GFLOP/s and the fraction of the GEMM roofline; compile
+repeats; speedups, GFLOP/s and the fraction of the GEMM roofline (the five
+matmuls alone, and with the minibatch gather every step must add); compile
 time cold and warm; allocations per step; BLAS and Numba thread counts.
 Writes ``results.json`` and ``results.png`` into ``--out``.
 
@@ -25,7 +26,8 @@ import numpy as np  # noqa: E402
 
 from . import workloads  # noqa: E402
 
-ORDER = ("numpy", "ours", "torch", "jax", "gemm")
+ORDER = ("numpy", "ours", "torch", "jax", "gemm", "gemm_gather")
+ALWAYS = ("ours", "gemm", "gemm_gather")
 
 
 def machine():
@@ -68,7 +70,7 @@ def time_block(step, k):
 def measure(shape, dtype, repeats, block, contenders=ORDER, gap=0.15):
     X, y, params, N = workloads.problem(shape, dtype)
     steppers = {}
-    for name in [n for n in ORDER if n in contenders or n in ("ours", "gemm")]:
+    for name in [n for n in ORDER if n in contenders or n in ALWAYS]:
         s = workloads.CONTENDERS[name](X, y, params, N)
         if s is not None:
             steppers[name] = s
@@ -95,6 +97,7 @@ def measure(shape, dtype, repeats, block, contenders=ORDER, gap=0.15):
     row["speedup"] = {k: med[k] / ours for k in ("numpy", "torch", "jax") if k in med}
     row["gflops_ours"] = workloads.step_flops(*workloads.SHAPES[shape]) / ours / 1e9
     row["roofline_fraction"] = med["gemm"] / ours
+    row["roofline_with_gather_fraction"] = med["gemm_gather"] / ours
     row.update(allocations(steppers["ours"], ks["ours"]))
     return row
 
@@ -150,7 +153,8 @@ def chart(rows, path):
         ax.set_xticklabels([r["shape"] for r in sub])
         ax.set_yscale("log")
         ax.set_ylabel("microseconds per training step (log)")
-        ax.set_title(f"{dt}: lower is better ('gemm' = the step's matmuls alone)")
+        ax.set_title(f"{dt}: lower is better ('gemm' = the step's matmuls alone,\n"
+                     "'gemm_gather' = with a fresh minibatch gathered first)")
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -159,7 +163,7 @@ def chart(rows, path):
 
 def table(rows):
     head = (f"{'shape':8s} {'dtype':8s} {'numpy':>10s} {'ours':>9s} {'torch':>9s} {'jax':>9s} "
-            f"{'x numpy':>8s} {'x torch':>8s} {'x jax':>7s} {'GF/s':>6s} {'roofl.':>6s}")
+            f"{'x numpy':>8s} {'x torch':>8s} {'x jax':>7s} {'GF/s':>6s} {'roofl.':>6s} {'+gath.':>6s}")
     lines = [head, "-" * len(head)]
     for r in rows:
         u, s = r["us_per_step"], r["speedup"]
@@ -167,7 +171,8 @@ def table(rows):
         lines.append(f"{r['shape']:8s} {r['dtype']:8s} {f(u, 'numpy', '%.1f'):>10s} "
                      f"{f(u, 'ours', '%.1f'):>9s} {f(u, 'torch', '%.1f'):>9s} {f(u, 'jax', '%.1f'):>9s} "
                      f"{f(s, 'numpy', '%.2f'):>8s} {f(s, 'torch', '%.2f'):>8s} {f(s, 'jax', '%.2f'):>7s} "
-                     f"{r['gflops_ours']:6.1f} {r['roofline_fraction']:6.2f}")
+                     f"{r['gflops_ours']:6.1f} {r['roofline_fraction']:6.2f} "
+                     f"{r['roofline_with_gather_fraction']:6.2f}")
     return "\n".join(lines)
 
 
@@ -180,7 +185,7 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--block", type=float, default=None, help="seconds per timed block")
     ap.add_argument("--contenders", default=",".join(ORDER),
-                    help="comma-separated subset of numpy,torch,jax (ours and gemm always run)")
+                    help="comma-separated subset of numpy,torch,jax (ours, gemm and gemm_gather always run)")
     ap.add_argument("--gap", type=float, default=None,
                     help="idle seconds before each timed block (thread pools go quiet)")
     ap.add_argument("--no-compile", action="store_true", help="skip the compile-time probe")

@@ -130,18 +130,23 @@ def jax_stepper(X, y, params, N, seed=1):
     return step
 
 
-def gemm_stepper(X, y, params, N, seed=1):
+def gemm_stepper(X, y, params, N, seed=1, gather=False):
     """``step(k)``: the step's five matrix products alone, through NumPy's BLAS
-    into preallocated outputs: the roofline a step cannot beat on this BLAS."""
+    into preallocated outputs: the roofline a step cannot beat on this BLAS.
+    With ``gather``, each product set first takes a fresh random minibatch of
+    X into its buffer (``np.take``), the memory traffic every step must add."""
     D, H = params["W1"].shape
     C = params["W2"].shape[1]
     dt = X.dtype
     Xb, W1, W2 = X[:N].copy(), params["W1"], params["W2"]
     h, s = np.empty((N, H), dt), np.empty((N, C), dt)
     dW2, dh, dW1 = np.empty((H, C), dt), np.empty((N, H), dt), np.empty((D, H), dt)
+    rng = np.random.default_rng(seed)
 
     def step(k):
         for _ in range(k):
+            if gather:
+                np.take(X, rng.integers(0, len(X), N), axis=0, out=Xb)
             np.matmul(Xb, W1, out=h)
             np.matmul(h, W2, out=s)
             np.matmul(h.T, s, out=dW2)
@@ -150,5 +155,10 @@ def gemm_stepper(X, y, params, N, seed=1):
     return step
 
 
+def gemm_gather_stepper(X, y, params, N, seed=1):
+    """:func:`gemm_stepper` with the minibatch gather."""
+    return gemm_stepper(X, y, params, N, seed, gather=True)
+
+
 CONTENDERS = {"numpy": numpy_stepper, "ours": ours_stepper, "torch": torch_stepper,
-              "jax": jax_stepper, "gemm": gemm_stepper}
+              "jax": jax_stepper, "gemm": gemm_stepper, "gemm_gather": gemm_gather_stepper}

@@ -15,9 +15,10 @@ def test_quick_runner_writes_figures_json_and_chart(tmp_path):
     rows = result["rows"]
     assert [(r["shape"], r["dtype"]) for r in rows] == [("toy", "float64"), ("toy", "float32")]
     for r in rows:
-        assert {"numpy", "ours", "gemm"} <= set(r["us_per_step"])
+        assert {"numpy", "ours", "gemm", "gemm_gather"} <= set(r["us_per_step"])
         assert all(v > 0 for v in r["us_per_step"].values())
         assert r["speedup"]["numpy"] > 0 and r["roofline_fraction"] > 0
+        assert r["roofline_with_gather_fraction"] > 0
         assert r["nrt_allocations_per_step"] >= 0
     assert result["machine"]["blas"] and result["machine"]["cores"] >= 1
     assert result["machine"]["kernels_blas"].startswith(("NumPy's BLAS", "SciPy's BLAS"))

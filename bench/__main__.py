@@ -79,7 +79,7 @@ def measure(shape, dtype, repeats, block, contenders=ORDER, gap=0.15):
     for name, s in steppers.items():
         s(2)
         per = max(time_block(s, 3) / 3, 1e-7)
-        ks[name] = int(max(3, min(200_000, block / per)))
+        ks[name] = int(max(5, min(200_000, block / per)))
     times = {name: [] for name in steppers}
     for r in range(repeats):
         names = list(steppers) if r % 2 == 0 else list(steppers)[::-1]

@@ -92,6 +92,7 @@ def measure(shape, dtype, repeats, block, contenders=ORDER, gap=0.15):
     med = {name: float(np.median(v)) for name, v in times.items()}
     row = {"shape": shape, "dims": workloads.SHAPES[shape], "dtype": np.dtype(dtype).name,
            "us_per_step": {k: v * 1e6 for k, v in med.items()},
+           "samples_us": {k: [t * 1e6 for t in v] for k, v in times.items()},
            "iterations_per_block": ks, "repeats": repeats}
     ours = med["ours"]
     row["speedup"] = {k: med[k] / ours for k in ("numpy", "torch", "jax") if k in med}

@@ -17,6 +17,7 @@ def test_quick_runner_writes_figures_json_and_chart(tmp_path):
     for r in rows:
         assert {"numpy", "ours", "gemm", "gemm_gather"} <= set(r["us_per_step"])
         assert all(v > 0 for v in r["us_per_step"].values())
+        assert all(len(v) == 1 for v in r["samples_us"].values())
         assert r["speedup"]["numpy"] > 0 and r["roofline_fraction"] > 0
         assert r["roofline_with_gather_fraction"] > 0
         assert r["nrt_allocations_per_step"] >= 0

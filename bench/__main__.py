@@ -4,7 +4,8 @@ installed, measured in one process, alternated, after warm-up, medians over
 repeats; speedups, GFLOP/s and the fraction of the GEMM roofline (the five
 matmuls alone, and with the minibatch gather every step must add); compile
 time cold and warm; allocations per step; BLAS and Numba thread counts.
-Writes ``results.json`` and ``results.png`` into ``--out``.
+Writes ``results.json``, ``results.png`` and ``results.md`` (the README's
+table) into ``--out``.
 
     python -m bench [--quick] [--shapes toy,digits] [--dtypes float64,float32]
                     [--repeats 7] [--block 0.2] [--out bench-results]
@@ -177,6 +178,26 @@ def table(rows):
     return "\n".join(lines)
 
 
+def markdown(rows):
+    """The table as the README carries it."""
+    lines = ["| shape | dtype | NumPy | ours | PyTorch | JAX | x NumPy | x PyTorch | x JAX "
+             "| GFLOP/s | roofline | + gather |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    seen = set()
+    for r in rows:
+        N, D, H, C = r["dims"]
+        name = r["shape"] if r["shape"] in seen else f"{r['shape']} {N} x {D} -> {H} -> {C}"
+        seen.add(r["shape"])
+        u, s = r["us_per_step"], r["speedup"]
+        us = lambda k: "-" if k not in u else (f"{u[k]:.1f}" if u[k] < 1000 else f"{u[k]:.0f}")  # noqa: E731
+        x = lambda k: "-" if k not in s else f"{s[k]:.2f}"  # noqa: E731
+        lines.append(f"| {name} | {'f64' if r['dtype'] == 'float64' else 'f32'} | {us('numpy')} "
+                     f"| {us('ours')} | {us('torch')} | {us('jax')} | {x('numpy')} | {x('torch')} "
+                     f"| {x('jax')} | {r['gflops_ours']:.1f} | {r['roofline_fraction']:.2f} "
+                     f"| {r['roofline_with_gather_fraction']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None):
     from scripts.cli import OneLineParser
     ap = OneLineParser(prog="bench", description="fusednet benchmark runner")
@@ -222,6 +243,7 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(result, indent=1))
     chart(result["rows"], out / "results.png")
+    (out / "results.md").write_text(markdown(result["rows"]))
     m = result["machine"]
     print(f"\n{result['date']}  {m['cpu']}, {m['cores']} cores; BLAS "
           + "; ".join(f"{b['api']} {b['version']} x{b['threads']} ({b['kernel']})" for b in m["blas"])
@@ -232,7 +254,7 @@ def main(argv=None):
         c = result["compile"]
         print(f"import to first training step: cold cache {c['import_to_first_step_cold_s']:.2f} s, "
               f"warm cache {c['import_to_first_step_warm_s']:.2f} s")
-    print(f"wrote {out / 'results.json'} and {out / 'results.png'}")
+    print(f"wrote {out / 'results.json'}, {out / 'results.png'} and {out / 'results.md'}")
 
 
 if __name__ == "__main__":

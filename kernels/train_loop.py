@@ -38,7 +38,8 @@ def train_chunk(net, opt, sched, data, idx, lens, it0, bufs, hist):
             ``lr *= decay``.
     data  = (X, y, X_val, y_val); idx (K, B) minibatch rows, lens (K,) used
             rows of each; bufs = (Xb, yb, acts, deltas, row_loss, col_acc, dX,
-            best, loop_max); hist = (loss, train_acc, val_acc).
+            best, loop_max); hist = (loss, train_acc, val_acc). ``best`` gets
+            theta at each new best validation accuracy, unless it is empty.
 
     Returns -1, or the iteration whose loss was not finite: theta then holds
     the parameters of the previous iteration, the last with a finite loss.
@@ -90,7 +91,8 @@ def train_chunk(net, opt, sched, data, idx, lens, it0, bufs, hist):
             val_hist[e] = val
             if val > state[2]:
                 state[2] = val
-                best[:] = theta
+                if best.size:  # empty when the caller keeps no best parameters
+                    best[:] = theta
             state[3] = e + 1
             if (e + 1) % decay_every == 0:
                 state[0] *= decay

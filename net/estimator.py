@@ -22,7 +22,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from kernels.optim import hyper
+from kernels.optim import hyper, state_arrays
 from kernels.train_loop import train_chunk
 from .mlp import MLP
 
@@ -157,8 +157,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             cfg = {"beta1": self.beta_1, "beta2": self.beta_2, "epsilon": self.epsilon}
         code, _, p1, p2, eps = hyper(rule, dict(cfg, learning_rate=self.learning_rate_init))
         theta = self._model._theta
-        self._opt = (np.zeros_like(theta), np.zeros_like(theta), np.zeros_like(theta), code,
-                     p1, p2, eps, np.array([self.learning_rate_init, 0.0, -1.0, 0.0]))
+        self._opt = state_arrays(code, theta) + (np.empty_like(theta), code, p1, p2, eps,
+                                                 np.array([self.learning_rate_init, 0.0, -1.0, 0.0]))
         self.n_layers_ = len(sizes)
         self.n_outputs_ = n_classes
         self.out_activation_ = "softmax"
@@ -188,7 +188,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         steps = -(-n // B)
         theta = model._theta
         grad = np.empty_like(theta)
-        bufs = model._loop_buffers(B, theta.copy())
+        bufs = model._loop_buffers(B, theta[:0].copy())  # no best parameters kept
         hist = (np.zeros(steps), np.zeros(1), np.zeros(1))
         net = (theta, grad, model._sizes, model._w_off, model._codes, model._skip,
                float(self.alpha), True)

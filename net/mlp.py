@@ -16,7 +16,7 @@ from kernels import config
 from kernels.activations import IDENTITY, activation_code
 from kernels.checks import _first_nonfinite, as_labels, check_finite, check_shape, l2_scale
 from kernels import mlp as K
-from kernels.optim import hyper
+from kernels.optim import hyper, state_arrays
 from kernels.train_loop import train_chunk
 
 #: Largest index chunk drawn at once (iterations x batch rows).
@@ -262,8 +262,10 @@ class MLP:
                 raise ValueError(f"eval_every must be an integer >= 0, got {eval_every!r}")
             epoch_len = int(eval_every)
         theta = self._theta
-        grad, s1, s2, backup = (np.zeros_like(theta) for _ in range(4))
-        best = theta.copy()
+        # Every entry of grad and backup is written before it is read.
+        grad, backup = np.empty_like(theta), np.empty_like(theta)
+        s1, s2 = state_arrays(code, theta)
+        best = theta.copy() if keep_best else theta[:0].copy()
         state = np.array([learning_rate, 0.0, -1.0, 0.0])
         bufs = self._loop_buffers(B, best)
         n_epochs = num_iters // epoch_len + 1 if epoch_len else 0

@@ -29,6 +29,9 @@ def test_quick_runner_writes_figures_json_and_chart(tmp_path):
     import matplotlib.image
     picture = matplotlib.image.imread(tmp_path / "results.png")
     assert picture.shape[0] >= 300 and picture.shape[1] >= 500
+    table = (tmp_path / "results.md").read_text().splitlines()
+    assert table[0].startswith("| shape | dtype | NumPy | ours")
+    assert table[2].startswith("| toy 5 x 4 -> 10 -> 3 | f64 |") and table[3].startswith("| toy | f32 |")
 
 
 def test_runner_refuses_unknown_shapes():

@@ -86,7 +86,11 @@ def test_each_update_rule_matches_its_numpy_formulation(rng, rule):
     cfg = dict(defaults, learning_rate=0.05)
     _, lr, p1, p2, eps = optim.hyper(rule, cfg)
     w = rng.standard_normal(50)
-    theta, s1, s2, backup = w.copy(), np.zeros(50), np.zeros(50), np.zeros(50)
+    theta, backup = w.copy(), np.zeros(50)
+    # The state the trainer allocates: none for sgd, two vectors for Adam.
+    s1, s2 = optim.state_arrays(code, theta)
+    assert (s1.size, s2.size) == {"sgd": (0, 0), "adam": (50, 50),
+                                  "adam_folded": (50, 50)}.get(rule, (50, 0))
     state = {}
     for t in range(1, 8):
         dw = rng.standard_normal(50)

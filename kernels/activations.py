@@ -15,6 +15,7 @@ import numpy as np
 from numba import njit
 
 from .config import JIT
+from .exp import exp_nonpositive
 
 IDENTITY, RELU, TANH, SIGMOID = 0, 1, 2, 3
 
@@ -42,8 +43,8 @@ def activate(z, code):
     if code == SIGMOID:
         # Split by sign so that exp never overflows.
         if z >= 0:
-            return 1 / (1 + np.exp(-z))
-        e = np.exp(z)
+            return 1 / (1 + exp_nonpositive(-z))
+        e = exp_nonpositive(z)
         return e / (1 + e)
     return z
 

@@ -12,6 +12,7 @@ from numba import njit
 
 from .activations import activate, derivative
 from .config import JIT
+from .exp import exp_nonpositive
 
 
 @njit(**JIT)
@@ -70,29 +71,33 @@ def softmax_xent(s, y, ds, row_loss):
     returns ``mean(logsumexp(s_i) - s_i[y_i])``, max-shifted so any finite
     logits give a finite loss. row_loss (>= N,) float64 scratch.
     """
-    n = s.shape[0]
+    n, c = s.shape
     inv_n = 1.0 / n
     for i in range(n):
-        t = y[i]
-        s_t = s[i, t]  # read before ds, which may be s itself, is written
         m = -np.inf
-        for k in range(s.shape[1]):
+        for k in range(c):
             m = max(m, s[i, k])
-        others = 0.0
-        e_t = 0.0
-        for k in range(s.shape[1]):
-            e = np.exp(s[i, k] - m)
-            ds[i, k] = e
-            if k != t:
-                others += e
-            else:
-                e_t = e
-        total = others + e_t
-        row_loss[i] = np.log(total) + m - s_t
+        row_loss[i] = m - s[i, y[i]]  # read before ds, which may be s itself, is written
+        for k in range(c):
+            ds[i, k] = s[i, k] - m
+    # One flat pass over all N*C shifted logits: rows are too short (C
+    # entries) for the exp to vectorize row by row.
+    flat = ds.reshape(-1)
+    for j in range(flat.size):
+        flat[j] = exp_nonpositive(flat[j])
+    for i in range(n):
+        t = y[i]
         # p_t - 1 is written as -others / total (summed in float64): no
         # cancellation when the net is confident and 1 - p_t is below eps.
+        others = 0.0
+        for k in range(t):
+            others += ds[i, k]
+        for k in range(t + 1, c):
+            others += ds[i, k]
+        total = others + ds[i, t]
+        row_loss[i] += np.log(total)
         scale = inv_n / total
-        for k in range(s.shape[1]):
+        for k in range(c):
             ds[i, k] *= scale
         ds[i, t] = -others * scale
     loss = 0.0

@@ -163,18 +163,28 @@ def chart(rows, path):
     plt.close(fig)
 
 
+def _cells(r, us_format):
+    """A row's figures as text: the four times per step, the three speedups,
+    GFLOP/s and the two bound fractions ("-" for a contender that did not run)."""
+    u, s = r["us_per_step"], r["speedup"]
+    times = [us_format(u[k]) if k in u else "-" for k in ("numpy", "ours", "torch", "jax")]
+    ratios = [f"{s[k]:.2f}" if k in s else "-" for k in ("numpy", "torch", "jax")]
+    return times + ratios + [f"{r['gflops_ours']:.1f}", f"{r['roofline_fraction']:.2f}",
+                             f"{r['roofline_with_gather_fraction']:.2f}"]
+
+
+#: Column titles and widths of the terminal table, after shape and dtype.
+_COLUMNS = (("numpy", 10), ("ours", 9), ("torch", 9), ("jax", 9), ("x numpy", 8),
+            ("x torch", 8), ("x jax", 7), ("GF/s", 6), ("roofl.", 6), ("+gath.", 6))
+
+
 def table(rows):
-    head = (f"{'shape':8s} {'dtype':8s} {'numpy':>10s} {'ours':>9s} {'torch':>9s} {'jax':>9s} "
-            f"{'x numpy':>8s} {'x torch':>8s} {'x jax':>7s} {'GF/s':>6s} {'roofl.':>6s} {'+gath.':>6s}")
+    head = f"{'shape':8s} {'dtype':8s} " + " ".join(f"{t:>{w}s}" for t, w in _COLUMNS)
     lines = [head, "-" * len(head)]
     for r in rows:
-        u, s = r["us_per_step"], r["speedup"]
-        f = lambda d, k, fmt: (fmt % d[k]) if k in d else "-"  # noqa: E731
-        lines.append(f"{r['shape']:8s} {r['dtype']:8s} {f(u, 'numpy', '%.1f'):>10s} "
-                     f"{f(u, 'ours', '%.1f'):>9s} {f(u, 'torch', '%.1f'):>9s} {f(u, 'jax', '%.1f'):>9s} "
-                     f"{f(s, 'numpy', '%.2f'):>8s} {f(s, 'torch', '%.2f'):>8s} {f(s, 'jax', '%.2f'):>7s} "
-                     f"{r['gflops_ours']:6.1f} {r['roofline_fraction']:6.2f} "
-                     f"{r['roofline_with_gather_fraction']:6.2f}")
+        cells = _cells(r, lambda v: f"{v:.1f}")
+        lines.append(f"{r['shape']:8s} {r['dtype']:8s} "
+                     + " ".join(f"{c:>{w}s}" for c, (_, w) in zip(cells, _COLUMNS)))
     return "\n".join(lines)
 
 
@@ -188,13 +198,9 @@ def markdown(rows):
         N, D, H, C = r["dims"]
         name = r["shape"] if r["shape"] in seen else f"{r['shape']} {N} x {D} -> {H} -> {C}"
         seen.add(r["shape"])
-        u, s = r["us_per_step"], r["speedup"]
-        us = lambda k: "-" if k not in u else (f"{u[k]:.1f}" if u[k] < 1000 else f"{u[k]:.0f}")  # noqa: E731
-        x = lambda k: "-" if k not in s else f"{s[k]:.2f}"  # noqa: E731
-        lines.append(f"| {name} | {'f64' if r['dtype'] == 'float64' else 'f32'} | {us('numpy')} "
-                     f"| {us('ours')} | {us('torch')} | {us('jax')} | {x('numpy')} | {x('torch')} "
-                     f"| {x('jax')} | {r['gflops_ours']:.1f} | {r['roofline_fraction']:.2f} "
-                     f"| {r['roofline_with_gather_fraction']:.2f} |")
+        cells = _cells(r, lambda v: f"{v:.1f}" if v < 1000 else f"{v:.0f}")
+        dtype = "f64" if r["dtype"] == "float64" else "f32"
+        lines.append(f"| {name} | {dtype} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

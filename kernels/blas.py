@@ -37,11 +37,11 @@ ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
 _i64, _ptr = types.int64, types.uintp
 
 
-def _signature(real):
+def _signature(real, ptr=_ptr):
     """``cblas_?gemm(order, transA, transB, m, n, k, alpha, A, lda, B, ldb,
-    beta, C, ldc)`` with pointers as integers."""
-    return types.void(_i64, _i64, _i64, _i64, _i64, _i64, real, _ptr, _i64, _ptr, _i64,
-                      real, _ptr, _i64)
+    beta, C, ldc)``, pointers as integers unless ``ptr`` says otherwise."""
+    return types.void(_i64, _i64, _i64, _i64, _i64, _i64, real, ptr, _i64, ptr, _i64,
+                      real, ptr, _i64)
 
 
 dgemm = types.ExternalFunction("fusednet_dgemm", _signature(types.float64))
@@ -109,8 +109,7 @@ def _dot_adapters():
     the only values the kernels pass), compiled only when needed."""
     out = []
     for real in (types.float64, types.float32):
-        p = types.CPointer(real)
-        sig = types.void(_i64, _i64, _i64, _i64, _i64, _i64, real, p, _i64, p, _i64, real, p, _i64)
+        sig = _signature(real, types.CPointer(real))
 
         def adapter(order, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc):
             _gemm_by_dot(ta, tb, m, n, k, A, B, C)

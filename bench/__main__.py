@@ -7,8 +7,8 @@ time cold and warm; allocations per step; BLAS and Numba thread counts.
 Writes ``results.json``, ``results.png`` and ``results.md`` (the README's
 table) into ``--out``.
 
-    python -m bench [--quick] [--shapes toy,digits] [--dtypes float64,float32]
-                    [--repeats 7] [--block 0.2] [--out bench-results]
+    fusednet bench [--quick] [--shapes toy,digits] [--dtypes float64,float32]
+                   [--repeats 7] [--block 0.2] [--out bench-results]
 """
 import os
 
@@ -43,7 +43,7 @@ def machine():
     from threadpoolctl import threadpool_info
     import numba
     import numba.np.ufunc.parallel as parallel
-    from kernels import blas
+    from ..kernels import blas
     info = {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
             "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
             "kernels_blas": blas.SOURCE,
@@ -119,7 +119,7 @@ COMPILE_PROBE = """
 import time
 t0 = time.perf_counter()
 import numpy as np
-from net import MLP
+from fusednet import MLP
 X = np.random.default_rng(0).standard_normal((64, 8)); y = np.arange(64) % 3
 MLP([8, 16, 3], seed=0).train(X, y, X, y, num_iters=1, batch_size=16)
 print(time.perf_counter() - t0)
@@ -204,9 +204,9 @@ def markdown(rows):
     return "\n".join(lines) + "\n"
 
 
-def main(argv=None):
-    from scripts.cli import OneLineParser
-    ap = OneLineParser(prog="bench", description="fusednet benchmark runner")
+def main(argv=None, prog="fusednet bench"):
+    from ..scripts.cli import OneLineParser
+    ap = OneLineParser(prog=prog, description="fusednet benchmark runner")
     ap.add_argument("--quick", action="store_true", help="small shapes, short blocks (for CI)")
     ap.add_argument("--shapes", default=None, help=f"comma-separated, from {list(workloads.SHAPES)}")
     ap.add_argument("--dtypes", default="float64,float32")
@@ -219,6 +219,7 @@ def main(argv=None):
     ap.add_argument("--no-compile", action="store_true", help="skip the compile-time probe")
     ap.add_argument("--out", default="bench-results")
     args = ap.parse_args(argv)
+    ap.require("matplotlib")
     shapes = (args.shapes.split(",") if args.shapes
               else ["toy", "digits"] if args.quick else list(workloads.SHAPES))
     unknown = [s for s in shapes if s not in workloads.SHAPES]

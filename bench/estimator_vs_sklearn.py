@@ -2,7 +2,7 @@
 digits data bundled with scikit-learn: test accuracy and fit time, same
 settings, fits alternated in one process, medians over repeats.
 
-    python -m bench.estimator_vs_sklearn [--repeats 5] [--dtype float64|float32]
+    python -m fusednet.bench.estimator_vs_sklearn [--repeats 5] [--dtype float64|float32]
 """
 import argparse
 import json
@@ -25,7 +25,7 @@ def main(argv=None):
     from sklearn.neural_network import MLPClassifier as Theirs
     from threadpoolctl import threadpool_info
 
-    from net import MLPClassifier as Ours
+    from ..net import MLPClassifier as Ours
 
     X, y = load_digits(return_X_y=True)
     X = (X / 16.0).astype(args.dtype)

@@ -40,7 +40,7 @@ def problem(shape, dtype, seed=0, rows_per_batch=32, max_elements=4_000_000):
 
 def numpy_stepper(X, y, params, N, seed=1):
     """``step(k)``: k iterations of the plain NumPy course step."""
-    from kernels import reference
+    from ..kernels import reference
     p = {k: v.copy() for k, v in params.items()}
     rng = np.random.default_rng(seed)
 
@@ -58,7 +58,7 @@ def numpy_stepper(X, y, params, N, seed=1):
 
 def ours_stepper(X, y, params, N, seed=1):
     """``step(k)``: k iterations of ``MLP.train``'s compiled loop."""
-    from net import MLP
+    from ..net import MLP
     model = MLP([X.shape[1], params["W1"].shape[1], params["W2"].shape[1]], dtype=X.dtype, seed=seed)
     for k, v in params.items():
         model.params[k][...] = v
@@ -144,7 +144,7 @@ def gemm_stepper(X, y, params, N, seed=1, gather=False):
     dW2, dh, dW1 = np.empty((H, C), dt), np.empty((N, H), dt), np.empty((D, H), dt)
     rng = np.random.default_rng(seed)
     yb = np.empty(N, y.dtype)
-    from kernels.train_loop import _gather
+    from ..kernels.train_loop import _gather
 
     def step(k):
         for _ in range(k):

@@ -9,12 +9,12 @@ range, layout or value.
 import numpy as np
 from numba import njit
 
-from .config import FASTMATH
+from .config import CACHE, FASTMATH
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-@njit(cache=True, nogil=True, fastmath=set(FASTMATH))
+@njit(cache=CACHE, nogil=True, fastmath=set(FASTMATH))
 def _first_nonfinite(flat):
     """Index of the first NaN or Inf in a 1-d array, or -1.
 
@@ -35,7 +35,7 @@ def _first_nonfinite(flat):
     return -1
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def _first_out_of_range(y, upper):
     for i in range(y.size):
         if y[i] < 0 or y[i] >= upper:

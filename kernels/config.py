@@ -11,6 +11,7 @@ changed at run time would be ignored by cached code).
 """
 import hashlib
 import os
+import warnings
 from pathlib import Path
 
 #: Matrix products with ``m * n * k`` at or below this run as plain loops; a
@@ -24,8 +25,31 @@ GEMM_LOOP_MAX = 256
 #: correct.
 FASTMATH = frozenset({"reassoc", "contract", "arcp", "nsz"})
 
+
+def _cache_writable():
+    """Whether Numba can write its on-disk cache for this package's kernels.
+
+    Numba looks, in order, at ``NUMBA_CACHE_DIR``, the ``__pycache__`` beside
+    the sources, and a per-user cache directory (``~/.cache/numba`` on Linux);
+    a read-only install uses the last. With none writable, ``cache=True``
+    would make every ``@njit`` raise at import ("no locator available"), so the
+    kernels then compile in memory, each process anew.
+    """
+    from numba.core import caching
+    locators = [caching.UserProvidedCacheLocator, caching.InTreeCacheLocator,
+                caching.UserWideCacheLocator]
+    return any(loc.from_function(_cache_writable, __file__) is not None for loc in locators)
+
+
+CACHE = _cache_writable()
+if not CACHE:
+    warnings.warn("fusednet: no writable directory for Numba's cache (the install is read-only "
+                  "and so is the per-user cache); kernels compile in memory in every process. "
+                  "Set NUMBA_CACHE_DIR to a writable directory to keep them.", RuntimeWarning,
+                  stacklevel=2)
+
 #: Compile options shared by every kernel.
-JIT = dict(nogil=True, cache=True, fastmath=set(FASTMATH), error_model="numpy")
+JIT = dict(nogil=True, cache=CACHE, fastmath=set(FASTMATH), error_model="numpy")
 
 
 def _drop_stale_cache():

@@ -20,6 +20,8 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
+from .config import CACHE
+
 _LOG2E = 1.4426950408889634
 _LN2_HI = 6.93147180369123816490e-01  # ln 2 to 32 bits: n * _LN2_HI is exact
 _LN2_LO = 1.90821492927058770002e-10
@@ -32,7 +34,7 @@ def _float64_from_bits(typingctx, bits):
     return types.float64(types.int64), codegen
 
 
-@njit(cache=True, nogil=True, fastmath={"contract"})
+@njit(cache=CACHE, nogil=True, fastmath={"contract"})
 def exp_nonpositive(x):
     """``exp(x)`` in float64 for ``x <= 0`` (any float input)."""
     x = np.float64(x)

@@ -10,6 +10,7 @@ from .eecs498 import (
     nn_train,
 )
 from .mlp import MLP, TrainingDiverged
+from .plots import plot_history, plot_weights
 from .search import search
 
 
@@ -18,7 +19,7 @@ def __getattr__(name):
     if name == "MLPClassifier":
         from .estimator import MLPClassifier
         return MLPClassifier
-    raise AttributeError(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 from .two_layer_net import TwoLayerNet
@@ -36,5 +37,7 @@ __all__ = [
     "nn_predict",
     "nn_train",
     "parameter_count",
+    "plot_history",
+    "plot_weights",
     "search",
 ]

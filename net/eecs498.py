@@ -6,7 +6,7 @@ Python, step by step, exactly as the assignment's loop does.
 """
 import numpy as np
 
-import kernels
+from .. import kernels
 from .search import best_net, search
 from .two_layer_net import TwoLayerNet
 

@@ -22,8 +22,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from kernels.optim import hyper, state_arrays
-from kernels.train_loop import train_chunk
+from ..kernels.optim import hyper, state_arrays
+from ..kernels.train_loop import train_chunk
 from .mlp import MLP
 
 _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}

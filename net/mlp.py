@@ -1,5 +1,5 @@
 """``MLP``: a fully-connected softmax classifier of any depth, trained by the
-compiled loop of ``kernels.train_loop``.
+compiled loop of ``fusednet.kernels.train_loop``.
 
 The parameters live in one flat buffer; ``params`` maps ``W1, b1, ..., WL,
 bL`` to views into it, so code that reads or perturbs ``net.params['W1']`` in
@@ -12,12 +12,12 @@ import math
 
 import numpy as np
 
-from kernels import config
-from kernels.activations import IDENTITY, activation_code
-from kernels.checks import _first_nonfinite, as_labels, check_finite, check_shape, l2_scale
-from kernels import mlp as K
-from kernels.optim import hyper, state_arrays
-from kernels.train_loop import train_chunk
+from ..kernels import config
+from ..kernels.activations import IDENTITY, activation_code
+from ..kernels.checks import _first_nonfinite, as_labels, check_finite, check_shape, l2_scale
+from ..kernels import mlp as K
+from ..kernels.optim import hyper, state_arrays
+from ..kernels.train_loop import train_chunk
 
 #: Largest index chunk drawn at once (iterations x batch rows).
 CHUNK_ROWS = 1 << 20
@@ -41,8 +41,11 @@ class MLP:
     residual : add the identity skip ``a_l = act(a_{l-1} W_l + b_l + a_{l-1})``
         to every hidden layer whose fan-in equals its fan-out.
     weight_scale : std of the initial weights; None draws He-scaled
-        (``sqrt(2 / fan_in)``, relu) or Glorot-scaled (``sqrt(1 / fan_in)``).
-    dtype : float64 or float32, for parameters and computation.
+        (``sqrt(2 / fan_in)``, relu) or LeCun-scaled (``sqrt(1 / fan_in)``,
+        the other activations).
+    dtype : float64 or float32, for parameters and computation. Inputs of
+        another dtype (or integers) are converted to it once per call, at the
+        boundary; the kernels of ``fusednet.kernels`` refuse them instead.
     seed : int or ``np.random.Generator`` for initialisation and minibatches.
     """
 

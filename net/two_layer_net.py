@@ -1,7 +1,7 @@
 """``TwoLayerNet``: the CS231n class, same interface and same numbers."""
 import numpy as np
 
-import kernels
+from .. import kernels
 from .mlp import MLP
 
 

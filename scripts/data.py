@@ -28,6 +28,11 @@ def _split(X, y, seed, val_fraction=0.15, test_fraction=0.15, image_shape=None):
                 X_test=X[test] - mean, y_test=y[test], image_shape=image_shape)
 
 
+def needs(name):
+    """The optional packages that loading dataset ``name`` imports."""
+    return ("sklearn",) if name in ("digits", "iris") else ()
+
+
 def digits(seed=0):
     from sklearn.datasets import load_digits
     X, y = load_digits(return_X_y=True)

@@ -1,8 +1,8 @@
 """Numerical against analytic gradients of a net, per parameter, as the course
 notebooks print them.
 
-    gradcheck [--layers 4,10,3] [--activation relu] [--residual] [--reg 0.05]
-              [--l2 full|half] [--samples 5] [--seed 0] [--tol 1e-7]
+    fusednet gradcheck [--layers 4,10,3] [--activation relu] [--residual] [--reg 0.05]
+                       [--l2 full|half] [--samples 5] [--seed 0] [--tol 1e-7]
 
 Exits 1 when a relative error (``rel_error``, the course's) exceeds ``--tol``.
 """
@@ -11,8 +11,8 @@ import sys
 
 import numpy as np
 
-from kernels.activations import CODES
-from scripts.cli import OneLineParser
+from ..kernels.activations import CODES
+from .cli import OneLineParser
 
 
 def parse_layers(text):
@@ -26,8 +26,8 @@ def parse_layers(text):
     return sizes
 
 
-def main(argv=None):
-    ap = OneLineParser(prog="gradcheck", description=__doc__.splitlines()[0])
+def main(argv=None, prog="fusednet gradcheck"):
+    ap = OneLineParser(prog=prog, description=__doc__.splitlines()[0])
     ap.add_argument("--layers", type=parse_layers, default=[4, 10, 3],
                     help="widths D,H1,...,C (default 4,10,3: the course's toy net)")
     ap.add_argument("--activation", choices=sorted(k for k in CODES if k != "identity") + ["identity"],
@@ -44,8 +44,8 @@ def main(argv=None):
     if not np.isfinite(args.reg) or args.reg < 0:
         ap.error("--reg must be finite and >= 0")
 
-    from net import MLP
-    from net.gradcheck import eval_numerical_gradient, rel_error
+    from ..net import MLP
+    from ..net.gradcheck import eval_numerical_gradient, rel_error
 
     rng = np.random.default_rng(args.seed)
     model = MLP(args.layers, args.activation, args.residual, weight_scale=0.5, seed=args.seed)

@@ -2,9 +2,9 @@
 decay, in parallel (joblib worker processes) or on a Dask cluster; prints a
 ranked table, saves the best model and a picture of validation accuracy.
 
-    search [--dataset digits] [--hidden 50,100] [--lr 0.1,0.5] [--reg 1e-4,1e-3]
-           [--decay 0.95,0.99] [--random 10] [--iters 500] [--jobs -1]
-           [--dask-scheduler ADDRESS] [--out runs/search]
+    fusednet search [--dataset digits] [--hidden 50,100] [--lr 0.1,0.5] [--reg 1e-4,1e-3]
+                    [--decay 0.95,0.99] [--random 10] [--iters 500] [--jobs -1]
+                    [--dask-scheduler ADDRESS] [--out runs/search]
 """
 import argparse
 import json
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from scripts.cli import OneLineParser
-from scripts.data import DataError, load
+from .cli import OneLineParser
+from .data import DataError, load, needs
 
 
 def number_list(kind):
@@ -30,8 +30,8 @@ def number_list(kind):
     return parse
 
 
-def main(argv=None):
-    ap = OneLineParser(prog="search", description=__doc__.splitlines()[0])
+def main(argv=None, prog="fusednet search"):
+    ap = OneLineParser(prog=prog, description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", default="digits")
     ap.add_argument("--hidden", type=number_list(int), default=[50, 100])
     ap.add_argument("--lr", type=number_list(float), default=[0.1, 0.5])
@@ -52,12 +52,14 @@ def main(argv=None):
             ap.error(f"--{name} must be at least 1")
     if args.random < 0 or min(args.hidden) < 1 or min(args.lr) <= 0:
         ap.error("--random must be >= 0, hidden sizes and learning rates > 0")
+    ap.require(*needs(args.dataset), "matplotlib",
+               *(("dask", "distributed") if args.dask_scheduler else ("joblib",)))
     try:
         data = load(args.dataset, seed=args.seed)
     except DataError as exc:
-        ap.exit(2, f"search: error: {exc}\n")
+        ap.fail(exc)
 
-    from net.search import best_net, search
+    from ..net.search import best_net, search
     grid = dict(hidden_sizes=args.hidden, learning_rates=args.lr, regs=args.reg,
                 decays=args.decay)
     settings = None
@@ -72,14 +74,11 @@ def main(argv=None):
     client = None
     try:
         if args.dask_scheduler:
+            from dask.distributed import Client
             try:
-                from dask.distributed import Client
                 client = Client(args.dask_scheduler, timeout=10)
-            except ImportError:
-                ap.exit(2, "search: error: Dask is not installed: pip install -e '.[dask]'\n")
             except Exception as exc:
-                ap.exit(2, f"search: error: cannot reach the Dask scheduler "
-                           f"{args.dask_scheduler}: {exc}\n")
+                ap.fail(f"cannot reach the Dask scheduler {args.dask_scheduler}: {exc}")
             kw["backend"] = "dask"
         results = search(data, **grid, settings=settings, **kw)
     finally:
@@ -109,10 +108,9 @@ def main(argv=None):
 
 
 def picture(results, path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.subplots()
     lr = np.array([r["learning_rate"] for r in results])
     reg = np.array([r["reg"] for r in results])
     acc = np.array([r["val_acc"] for r in results])
@@ -126,7 +124,6 @@ def picture(results, path):
     fig.colorbar(dots, ax=ax, label="validation accuracy")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 if __name__ == "__main__":

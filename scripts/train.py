@@ -1,9 +1,9 @@
 """Train a fully-connected net on a dataset and write the model, its history
 and the pictures (loss and accuracy curves, first-layer weights).
 
-    train [--dataset digits|iris|DIR|FILE.npz] [--hidden 100] [--activation relu]
-          [--update sgd] [--lr 0.5] [--lr-decay 0.99] [--reg 1e-4] [--iters 1500]
-          [--batch 200] [--out runs/digits] [--compare]
+    fusednet train [--dataset digits|iris|DIR|FILE.npz] [--hidden 100] [--activation relu]
+                   [--update sgd] [--lr 0.5] [--lr-decay 0.99] [--reg 1e-4] [--iters 1500]
+                   [--batch 200] [--out runs/digits] [--compare]
 """
 import argparse
 import json
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from scripts.cli import OneLineParser
-from scripts.data import DataError, load
+from .cli import OneLineParser
+from .data import DataError, load, needs
 
 UPDATES = ("sgd", "sgd_momentum", "nesterov", "rmsprop", "adam")
 
@@ -51,8 +51,8 @@ def widths(text):
     return sizes
 
 
-def parser():
-    ap = OneLineParser(prog="train", description=__doc__.splitlines()[0])
+def parser(prog="fusednet train"):
+    ap = OneLineParser(prog=prog, description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", default="digits",
                     help="digits (default), iris, a CIFAR-10 directory, or an .npz with X, y")
     ap.add_argument("--hidden", type=widths, default=[100], help="hidden widths, e.g. 100 or 256,128")
@@ -65,7 +65,7 @@ def parser():
     ap.add_argument("--iters", type=positive(int), default=1500)
     ap.add_argument("--batch", type=positive(int), default=200)
     ap.add_argument("--std", type=positive(float), default=None,
-                    help="initial weight std (default: He / Glorot scaling)")
+                    help="initial weight std (default: sqrt(2 / fan_in) for relu (He), sqrt(1 / fan_in) otherwise (LeCun))")
     ap.add_argument("--dtype", choices=["float64", "float32"], default="float64")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="runs/train", help="directory for model, history, pictures")
@@ -78,7 +78,7 @@ def parser():
 def progress_callback(total, enabled):
     if not enabled:
         return None, None
-    from tqdm import tqdm
+    from tqdm.auto import tqdm  # a widget in Jupyter, text in a terminal
     bar = tqdm(total=total, unit="it", file=sys.stderr, leave=False)
     state = {"done": 0}
 
@@ -89,56 +89,21 @@ def progress_callback(total, enabled):
     return callback, bar
 
 
-def pictures(stats, W1, image_shape, out):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
-    a.plot(stats["loss_history"], lw=0.8)
-    a.set_xlabel("iteration")
-    a.set_ylabel("training loss")
-    a.set_title("loss")
-    b.plot(stats["train_acc_history"], label="train (minibatch)")
-    b.plot(stats["val_acc_history"], label="validation")
-    b.set_xlabel("epoch")
-    b.set_ylabel("accuracy")
-    b.set_title("accuracy")
-    b.legend()
-    fig.tight_layout()
-    fig.savefig(out / "curves.png", dpi=100)
-    plt.close(fig)
-
-    n = W1.shape[1]
-    cols = int(np.ceil(np.sqrt(n)))
-    rows = int(np.ceil(n / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.9 + 1, rows * 0.9 + 1), squeeze=False)
-    for k, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if k >= n:
-            continue
-        w = W1[:, k]
-        if image_shape is not None and int(np.prod(image_shape)) == w.size:
-            img = w.reshape(image_shape)
-        else:
-            img = w.reshape(1, -1)
-        lo, hi = img.min(), img.max()
-        ax.imshow((img - lo) / (hi - lo + 1e-12), cmap=None if img.ndim == 3 else "gray",
-                  aspect="auto" if img.shape[0] == 1 else "equal")
-    fig.suptitle("first-layer weights, one unit per tile")
-    fig.savefig(out / "weights.png", dpi=100)
-    plt.close(fig)
+def pictures(stats, model, image_shape, out):
+    from ..net.plots import plot_history, plot_weights
+    plot_history(stats).savefig(out / "curves.png", dpi=100)
+    plot_weights(model, image_shape).savefig(out / "weights.png", dpi=100)
 
 
-def main(argv=None):
-    ap = parser()
+def main(argv=None, prog="fusednet train"):
+    ap = parser(prog)
     args = ap.parse_args(argv)
+    ap.require(*needs(args.dataset), "matplotlib", *(() if args.no_progress else ("tqdm",)))
     try:
         data = load(args.dataset, seed=args.seed)
     except DataError as exc:
-        ap.exit(2, f"train: error: {exc}\n")
-    except ImportError as exc:
-        ap.exit(2, f"train: error: {exc.name} is needed for this dataset: pip install -e '.[cli]'\n")
-    from net import MLP, TrainingDiverged
+        ap.fail(exc)
+    from ..net import MLP, TrainingDiverged
     X, y = data["X_train"].astype(args.dtype), data["y_train"]
     classes = int(max(y.max(), data["y_val"].max(), data["y_test"].max())) + 1
     sizes = [X.shape[1], *args.hidden, max(classes, 2)]
@@ -151,8 +116,8 @@ def main(argv=None):
                     num_iters=args.iters, batch_size=args.batch)
     if args.compare:
         # The classic NumPy class is the reference: same seed, same work, same numbers.
-        from net import TwoLayerNet
-        from net.classic import ClassicTwoLayerNet
+        from ..net import TwoLayerNet
+        from ..net.classic import ClassicTwoLayerNet
         std = args.std or float(np.sqrt(2.0 / X.shape[1]))
         np.random.seed(args.seed)
         TwoLayerNet(X.shape[1], 2, sizes[-1], dtype=args.dtype).train(  # compile or load first
@@ -171,7 +136,7 @@ def main(argv=None):
                             **({} if args.compare else dict(update=args.update)),
                             callback=callback, callback_every=max(1, args.iters // 100))
     except TrainingDiverged as exc:
-        ap.exit(1, f"train: error: {exc}\n")
+        ap.fail(exc, status=1)
     finally:
         if bar is not None:
             bar.close()
@@ -183,7 +148,7 @@ def main(argv=None):
     model.save(out / "model.npz")
     (out / "history.json").write_text(json.dumps(dict(stats, args=vars(args) | {"hidden": args.hidden},
                                                       accuracy=acc, seconds=seconds), indent=1))
-    pictures(stats, model.params["W1"], data["image_shape"], out)
+    pictures(stats, model, data["image_shape"], out)
     print(f"{args.dataset}: {' -> '.join(map(str, sizes))} {args.activation}, {args.update}, "
           f"{args.iters} iterations of {args.batch} in {seconds:.2f} s "
           f"({1e6 * seconds / args.iters:.1f} us/iteration)")

@@ -15,15 +15,15 @@ import textwrap
 import numpy as np
 import pytest
 
-import kernels
+from fusednet import kernels
 
 SCRIPT = textwrap.dedent("""
     import numpy as np
     from numba import njit
     from numba.core.runtime import _nrt_python, rtsys
-    import kernels
-    from kernels import config
-    from kernels.two_layer import _two_layer_loss
+    from fusednet import kernels
+    from fusednet.kernels import config
+    from fusednet.kernels.two_layer import _two_layer_loss
 
     @njit
     def repeat(k, act, W1, b1, W2, b2, X, y, h, dh, s, dW1, db1, dW2, db2, dX, rl, acc):

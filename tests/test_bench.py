@@ -8,7 +8,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_quick_runner_writes_figures_json_and_chart(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "bench", "--quick", "--shapes", "toy",
+    out = subprocess.run([sys.executable, "-m", "fusednet", "bench", "--quick", "--shapes", "toy",
                           "--repeats", "1", "--out", str(tmp_path)],
                          cwd=ROOT, capture_output=True, text=True, check=True).stdout
     result = json.loads((tmp_path / "results.json").read_text())
@@ -35,13 +35,13 @@ def test_quick_runner_writes_figures_json_and_chart(tmp_path):
 
 
 def test_runner_refuses_unknown_shapes():
-    out = subprocess.run([sys.executable, "-m", "bench", "--shapes", "huge"], cwd=ROOT,
+    out = subprocess.run([sys.executable, "-m", "fusednet", "bench", "--shapes", "huge"], cwd=ROOT,
                          capture_output=True, text=True)
     assert out.returncode == 2 and "unknown shapes ['huge']" in out.stderr
 
 
 def test_benchmark_suite_runs_once_per_benchmark():
-    out = subprocess.run([sys.executable, "-m", "pytest", "bench", "-q", "-k", "toy",
+    out = subprocess.run([sys.executable, "-m", "pytest", "bench/suite", "-q", "-k", "toy",
                           "--benchmark-disable", "-p", "no:cacheprovider"],
                          cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout[-3000:]

@@ -11,8 +11,8 @@ import textwrap
 import numpy as np
 import pytest
 
-from kernels import blas
-from kernels.matmul import matmul
+from fusednet.kernels import blas
+from fusednet.kernels.matmul import matmul
 
 
 def layout(rng, shape, kind, dtype):
@@ -74,8 +74,8 @@ def test_kernels_call_the_blas_library_numpy_loaded():
 TRAIN_AND_REPORT = textwrap.dedent("""
     import json
     import numpy as np
-    from kernels import blas
-    from net import MLP
+    from fusednet.kernels import blas
+    from fusednet.net import MLP
     rng = np.random.default_rng(0)
     X = rng.standard_normal((400, 30)); y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0)
     net = MLP([30, 64, 3], seed=0)

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from net import MLP
+from fusednet.net import MLP
 
 
 def train(seed):

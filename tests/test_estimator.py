@@ -11,7 +11,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from net import MLPClassifier
+from fusednet.net import MLPClassifier
 
 
 @parametrize_with_checks([MLPClassifier(max_iter=100)])

@@ -2,7 +2,7 @@
 import numpy as np
 from numba import njit
 
-from kernels.exp import exp_nonpositive
+from fusednet.kernels.exp import exp_nonpositive
 
 
 @njit

@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def gradcheck(*args):
-    return subprocess.run([sys.executable, "-m", "scripts.gradcheck", *args], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "fusednet", "gradcheck", *args], cwd=ROOT,
                           capture_output=True, text=True)
 
 

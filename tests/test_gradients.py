@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-import kernels
-from net.gradcheck import eval_numerical_gradient, eval_numerical_gradient_array, rel_error
+from fusednet import kernels
+from fusednet.net.gradcheck import eval_numerical_gradient, eval_numerical_gradient_array, rel_error
 
 ACTIVATIONS = ["relu", "tanh", "sigmoid", "identity"]
 
@@ -86,7 +86,7 @@ def test_softmax_loss_gradient_matches_numerical(rng):
 
 
 def test_gradcheck_helpers_tell_a_right_gradient_from_a_wrong_one(rng, capsys):
-    from net.gradcheck import grad_check_sparse
+    from fusednet.net.gradcheck import grad_check_sparse
     A = rng.standard_normal((4, 4))
     x = rng.standard_normal((4, 3))
     f = lambda x: float(np.sum((A @ x) ** 2))  # noqa: E731

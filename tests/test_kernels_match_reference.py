@@ -6,8 +6,8 @@ from hypothesis import strategies as st
 
 seeds = st.integers(0, 2**32 - 1)
 
-import kernels
-from kernels import reference
+from fusednet import kernels
+from fusednet.kernels import reference
 from conftest import (DTYPES, TOL, assert_all_match, assert_matches, scaled_error, upcast,
                       with_layout)
 

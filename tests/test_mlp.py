@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from kernels import optim
-from net import MLP, TrainingDiverged, TwoLayerNet, parameter_count
-from net.gradcheck import eval_numerical_gradient, rel_error
+from fusednet.kernels import optim
+from fusednet.net import MLP, TrainingDiverged, TwoLayerNet, parameter_count
+from fusednet.net.gradcheck import eval_numerical_gradient, rel_error
 from conftest import norm_rel_error
 
 

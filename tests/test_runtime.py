@@ -6,15 +6,15 @@ import sys
 import textwrap
 from pathlib import Path
 
-import kernels
+from fusednet import kernels
 
 ROOT = Path(kernels.__file__).resolve().parent.parent
 
 RUN_ALL_KERNELS = textwrap.dedent("""
     import json
     import numpy as np
-    import kernels
-    from kernels import affine, two_layer, epilogues
+    from fusednet import kernels
+    from fusednet.kernels import affine, two_layer, epilogues
 
     rng = np.random.default_rng(0)
     X, W, b = rng.standard_normal((6, 4)), rng.standard_normal((4, 5)), np.zeros(5)
@@ -72,7 +72,7 @@ def test_no_kernel_starts_numba_thread_pool():
     code = textwrap.dedent("""
         import numpy as np
         import numba.np.ufunc.parallel as parallel
-        import kernels, net
+        from fusednet import kernels, net
         rng = np.random.default_rng(0)
         X, y = rng.standard_normal((400, 30)), rng.integers(0, 5, 400)
         model = net.MLP([30, 300, 300, 5], residual=True, seed=0)
@@ -94,7 +94,7 @@ ORDERS = [
 ORDERED_CALLS = textwrap.dedent("""
     import sys
     import numpy as np
-    import kernels, net
+    from fusednet import kernels, net
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((60, 8)), rng.integers(0, 3, 60)
     model = net.MLP([8, 16, 16, 3], activation="tanh", residual=True, seed=1)

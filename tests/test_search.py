@@ -3,8 +3,8 @@ processes, and on a Dask cluster."""
 import numpy as np
 import pytest
 
-import net
-from net.search import best_net
+from fusednet import net
+from fusednet.net.search import best_net
 
 
 def data(seed=0, n=160, d=8, c=3):

@@ -13,7 +13,7 @@ SMALL = ("--hidden", "10,20", "--lr", "0.1,0.5", "--reg", "1e-4", "--decay", "0.
 
 
 def search(*args):
-    return subprocess.run([sys.executable, "-m", "scripts.search", *args], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "fusednet", "search", *args], cwd=ROOT,
                           capture_output=True, text=True)
 
 
@@ -30,7 +30,7 @@ def test_grid_in_worker_processes_ranks_saves_and_draws(tmp_path):
     assert accs == sorted(accs, reverse=True)
     results = json.loads((tmp_path / "results.json").read_text())
     assert [r["val_acc"] for r in results] == pytest.approx(accs, abs=5e-5)
-    from net import MLP
+    from fusednet.net import MLP
     assert MLP.load(tmp_path / "best_model.npz").layer_sizes[0] == 64
     import matplotlib.image
     assert matplotlib.image.imread(tmp_path / "search.png").shape[0] >= 300

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-import kernels
-from kernels import reference
+from fusednet import kernels
+from fusednet.kernels import reference
 from conftest import assert_all_match, upcast
 
 

@@ -12,13 +12,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def train(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "scripts.train", "--no-progress", *args],
+    return subprocess.run([sys.executable, "-m", "fusednet", "train", "--no-progress", *args],
                           cwd=cwd, capture_output=True, text=True)
 
 
 def check_outputs(out_dir, sizes):
     import matplotlib.image
-    from net import MLP
+    from fusednet.net import MLP
     history = json.loads((out_dir / "history.json").read_text())
     assert len(history["loss_history"]) > 0 and set(history["accuracy"]) == {"train", "val", "test"}
     assert list(MLP.load(out_dir / "model.npz").layer_sizes) == sizes
@@ -62,7 +62,7 @@ def test_cifar_directory_in_the_pickle_format(tmp_path):
                  "labels": list(rng.integers(0, 10, n))}
         with open(tmp_path / name, "wb") as f:
             pickle.dump(batch, f)
-    from scripts.data import cifar10
+    from fusednet.scripts.data import cifar10
     data = cifar10(tmp_path, num_validation=20, num_test=30)
     assert data["X_train"].shape == (200, 3072) and data["X_val"].shape == (20, 3072)
     assert data["X_test"].shape == (30, 3072) and data["image_shape"] == (32, 32, 3)

@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-import net
-from net import TwoLayerNet
-from net import mlp as mlp_module
-from net.classic import ClassicTwoLayerNet
+from fusednet import net
+from fusednet.net import TwoLayerNet
+from fusednet.net import mlp as mlp_module
+from fusednet.net.classic import ClassicTwoLayerNet
 
 
 def toy():
@@ -98,7 +98,7 @@ def test_params_are_live_views_and_replacements_are_honoured():
 
 
 def test_gradcheck_of_the_net_in_the_notebook_style():
-    from net.gradcheck import eval_numerical_gradient, rel_error
+    from fusednet.net.gradcheck import eval_numerical_gradient, rel_error
     ours, _, X, y = toy()
     _, grads = ours.loss(X, y, reg=0.05)
     for name in grads:

@@ -4,7 +4,7 @@ import re
 import numpy as np
 import pytest
 
-import kernels
+from fusednet import kernels
 
 
 @pytest.fixture

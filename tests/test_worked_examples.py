@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-import kernels
-from net import parameter_count
-from net.gradcheck import eval_numerical_gradient, rel_error
+from fusednet import kernels
+from fusednet.net import parameter_count
+from fusednet.net.gradcheck import eval_numerical_gradient, rel_error
 from conftest import norm_rel_error
 
 

@@ -2,10 +2,9 @@
 import numpy as np
 import pytest
 
-from net import TwoLayerNet
-from net.classic import ClassicTwoLayerNet
-
-from . import workloads
+from fusednet.bench import workloads
+from fusednet.net import TwoLayerNet
+from fusednet.net.classic import ClassicTwoLayerNet
 
 
 @pytest.mark.parametrize("impl", ["ours", "numpy"])

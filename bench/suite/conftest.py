@@ -1,10 +1,10 @@
-"""pytest-benchmark suite: ``pytest bench/`` (the test run, ``pytest``, does
-not collect it). Every benchmark has its NumPy twin in the same group, so
+"""pytest-benchmark suite: ``pytest bench/suite`` (the test run, ``pytest``,
+does not collect it, and the wheel does not ship it). Every benchmark has its NumPy twin in the same group, so
 ``pytest-benchmark compare`` shows the ratio."""
 import numpy as np
 import pytest
 
-from . import workloads
+from fusednet.bench import workloads
 
 SHAPE_IDS = list(workloads.SHAPES)
 

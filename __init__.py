@@ -1,0 +1,56 @@
+"""fusednet: fused Numba kernels and a drop-in trainer for small
+fully-connected nets on the CPU.
+
+    from fusednet import TwoLayerNet, MLP, MLPClassifier, search, find_best_net
+    from fusednet import kernels          # the fused kernels
+    from fusednet.kernels import reference  # the same functions in plain NumPy
+
+The repository's folders map into this one package: ``kernels/`` is
+``fusednet.kernels``, ``net/`` is ``fusednet.net``, ``scripts/`` is
+``fusednet.scripts`` (the ``fusednet`` command), ``bench/`` is
+``fusednet.bench`` (the benchmark runner).
+"""
+__version__ = "0.1.0"
+
+# The names below are imported on first use, so that ``import fusednet`` (and
+# the command's start-up) does not load Numba until a model or kernel is asked
+# for; the benchmark runner sets Numba's environment before that happens.
+_FROM_NET = {
+    "MLP", "MLPClassifier", "TrainingDiverged", "TwoLayerNet", "find_best_net", "gradcheck",
+    "nn_forward_backward", "nn_forward_pass", "nn_get_search_params", "nn_predict", "nn_train",
+    "parameter_count", "plot_history", "plot_weights", "search",
+}
+
+
+def __getattr__(name):
+    if name in _FROM_NET:
+        from . import net
+        return getattr(net, name)
+    if name in ("kernels", "net", "scripts", "bench"):
+        import importlib
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'fusednet' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | _FROM_NET)
+
+
+__all__ = [
+    "MLP",
+    "MLPClassifier",
+    "TrainingDiverged",
+    "TwoLayerNet",
+    "__version__",
+    "find_best_net",
+    "gradcheck",
+    "nn_forward_backward",
+    "nn_forward_pass",
+    "nn_get_search_params",
+    "nn_predict",
+    "nn_train",
+    "parameter_count",
+    "plot_history",
+    "plot_weights",
+    "search",
+]

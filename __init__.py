@@ -16,9 +16,9 @@ __version__ = "0.1.0"
 # the command's start-up) does not load Numba until a model or kernel is asked
 # for; the benchmark runner sets Numba's environment before that happens.
 _FROM_NET = {
-    "MLP", "MLPClassifier", "TrainingDiverged", "TwoLayerNet", "find_best_net", "gradcheck",
+    "MLP", "MLPClassifier", "TrainingDiverged", "TrainingInterrupted", "TwoLayerNet", "find_best_net", "gradcheck",
     "nn_forward_backward", "nn_forward_pass", "nn_get_search_params", "nn_predict", "nn_train",
-    "parameter_count", "plot_history", "plot_weights", "search",
+    "parameter_count", "plot_history", "plot_weights", "precompile", "search",
 }
 
 
@@ -40,6 +40,7 @@ __all__ = [
     "MLP",
     "MLPClassifier",
     "TrainingDiverged",
+    "TrainingInterrupted",
     "TwoLayerNet",
     "__version__",
     "find_best_net",
@@ -52,5 +53,6 @@ __all__ = [
     "parameter_count",
     "plot_history",
     "plot_weights",
+    "precompile",
     "search",
 ]

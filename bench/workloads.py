@@ -144,7 +144,7 @@ def gemm_stepper(X, y, params, N, seed=1, gather=False):
     dW2, dh, dW1 = np.empty((H, C), dt), np.empty((N, H), dt), np.empty((D, H), dt)
     rng = np.random.default_rng(seed)
     yb = np.empty(N, y.dtype)
-    from ..kernels.train_loop import _gather
+    from ..kernels.loop import _gather
 
     def step(k):
         for _ in range(k):

@@ -52,15 +52,6 @@ def hyper(rule, config):
     return code, float(cfg["learning_rate"]), float(p1), float(p2), float(cfg.get("epsilon", 0.0))
 
 
-def state_arrays(code, theta):
-    """``(s1, s2)`` for rule ``code``: zeros like theta where the rule keeps
-    state (s1 for all but sgd, s2 for Adam), empty arrays where it keeps none
-    (its branch of :func:`update` never reads them)."""
-    n1 = theta.size if code != SGD else 0
-    n2 = theta.size if code in (ADAM, ADAM_FOLDED) else 0
-    return np.zeros(n1, theta.dtype), np.zeros(n2, theta.dtype)
-
-
 @njit(**JIT)
 def update(theta, grad, s1, s2, backup, code, lr, p1, p2, eps, t):
     """One step of rule ``code`` on theta in place; ``backup`` gets the old theta.

@@ -9,9 +9,10 @@ from .eecs498 import (
     nn_predict,
     nn_train,
 )
-from .mlp import MLP, TrainingDiverged
+from .mlp import MLP
 from .plots import plot_history, plot_weights
 from .search import search
+from .training import TrainingDiverged, TrainingInterrupted, precompile
 
 
 def __getattr__(name):
@@ -28,6 +29,7 @@ __all__ = [
     "MLP",
     "MLPClassifier",
     "TrainingDiverged",
+    "TrainingInterrupted",
     "TwoLayerNet",
     "find_best_net",
     "gradcheck",
@@ -39,5 +41,6 @@ __all__ = [
     "parameter_count",
     "plot_history",
     "plot_weights",
+    "precompile",
     "search",
 ]

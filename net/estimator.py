@@ -12,18 +12,20 @@ also with two classes (scikit-learn uses one logistic unit there), so
 ``coefs_[-1]`` has ``n_classes`` columns.
 """
 import warnings
+from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..kernels.optim import hyper, state_arrays
-from ..kernels.train_loop import train_chunk
+from ..kernels import loop
+from . import training
 from .mlp import MLP
 
 _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
@@ -36,6 +38,36 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     is not offered (it is not a minibatch method). ``max_fun`` is accepted
     for compatibility and unused.
     """
+
+    # scikit-learn's own constraints for these names, checked by its
+    # validation at fit and partial_fit (InvalidParameterError, a ValueError
+    # naming the parameter); only 'lbfgs' is left out, and a validation
+    # fraction of 0 (no validation set) is refused.
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
+        "solver": [StrOptions({"sgd", "adam"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
+    }
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
                  alpha=0.0001, batch_size="auto", learning_rate="constant",
@@ -67,43 +99,22 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
 
-    # -- parameters -------------------------------------------------------------------
-
-    def _check_params(self):
-        if self.activation not in _ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {self.activation!r}")
-        if self.solver not in ("sgd", "adam"):
-            raise ValueError(f"solver must be 'sgd' or 'adam' (lbfgs is not offered), got {self.solver!r}")
-        if self.learning_rate not in ("constant", "invscaling", "adaptive"):
-            raise ValueError("learning_rate must be 'constant', 'invscaling' or 'adaptive', "
-                             f"got {self.learning_rate!r}")
+    def _hidden_sizes(self):
         sizes = ([self.hidden_layer_sizes] if np.isscalar(self.hidden_layer_sizes)
                  else list(self.hidden_layer_sizes))
-        if any(int(s) != s or s < 1 for s in sizes):
-            raise ValueError(f"hidden_layer_sizes must hold positive integers, got {self.hidden_layer_sizes!r}")
-        for name in ("alpha", "tol", "power_t", "momentum", "beta_1", "beta_2", "epsilon"):
-            value = getattr(self, name)
-            if not np.isfinite(value) or value < 0:
-                raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
-        if not self.learning_rate_init > 0:
-            raise ValueError(f"learning_rate_init must be > 0, got {self.learning_rate_init!r}")
-        if not (isinstance(self.max_iter, (int, np.integer)) and self.max_iter >= 1):
-            raise ValueError(f"max_iter must be a positive integer, got {self.max_iter!r}")
-        if not (isinstance(self.n_iter_no_change, (int, np.integer)) and self.n_iter_no_change >= 1):
-            raise ValueError(f"n_iter_no_change must be a positive integer, got {self.n_iter_no_change!r}")
-        if not 0 < self.validation_fraction < 1:
-            raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}")
-        if self.batch_size != "auto" and not (isinstance(self.batch_size, (int, np.integer))
-                                              and self.batch_size >= 1):
-            raise ValueError(f"batch_size must be 'auto' or a positive integer, got {self.batch_size!r}")
+        if not sizes or any(isinstance(s, (bool, np.bool_)) or int(s) != s or s < 1 for s in sizes):
+            raise ValueError("hidden_layer_sizes must hold positive integers, got "
+                             f"{self.hidden_layer_sizes!r}")
         return [int(s) for s in sizes]
 
     # -- fitting ----------------------------------------------------------------------
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Train on X (n_samples, n_features) and labels y; returns self."""
         return self._fit(X, y, incremental=False)
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None):
         """One epoch over (X, y); ``classes`` is required on the first call."""
         if not hasattr(self, "classes_") or getattr(self, "_model", None) is None:
@@ -117,7 +128,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         return self._fit(X, y, incremental=True)
 
     def _fit(self, X, y, incremental):
-        hidden = self._check_params()
+        hidden = self._hidden_sizes()
         first = not (incremental or self.warm_start) or getattr(self, "_model", None) is None
         X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), reset=first,
                              y_numeric=False, multi_output=False)
@@ -155,10 +166,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         else:
             rule = "adam_folded"
             cfg = {"beta1": self.beta_1, "beta2": self.beta_2, "epsilon": self.epsilon}
-        code, _, p1, p2, eps = hyper(rule, dict(cfg, learning_rate=self.learning_rate_init))
-        theta = self._model._theta
-        self._opt = state_arrays(code, theta) + (np.empty_like(theta), code, p1, p2, eps,
-                                                 np.array([self.learning_rate_init, 0.0, -1.0, 0.0]))
+        # Kept across partial_fit calls: the rule's state, the learning rate and step count.
+        self._optimizer = training.optimizer(rule, cfg, self.learning_rate_init,
+                                             self._model.packed().theta)
         self.n_layers_ = len(sizes)
         self.n_outputs_ = n_classes
         self.out_activation_ = "softmax"
@@ -186,34 +196,31 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             warnings.warn("Got `batch_size` less than 1 or larger than sample size. "
                           "It is going to be clipped", UserWarning)
         steps = -(-n // B)
-        theta = model._theta
-        grad = np.empty_like(theta)
-        bufs = model._loop_buffers(B, theta[:0].copy())  # no best parameters kept
-        hist = (np.zeros(steps), np.zeros(1), np.zeros(1))
-        net = (theta, grad, model._sizes, model._w_off, model._codes, model._skip,
-               float(self.alpha), True)
-        state = self._opt[7]
-        sched = (steps, 1.0, 1)
         no_val = (np.empty((0, X.shape[1]), model.dtype), np.empty(0, np.intp))
-        data = (X, y) + no_val
+        # An epoch evaluates nothing in the loop (no schedule): scikit-learn
+        # scores the validation split itself, below, once per epoch.
+        s = training.session(model.packed(), loop.Data(X, y, *no_val), batch_rows=B,
+                             optimizer_state=self._optimizer, l2_factor=float(self.alpha),
+                             per_row=True, num_iters=steps)
         idx = np.zeros((steps, B), np.int64)
         lens = np.full(steps, B, np.int64)
         lens[-1] = n - B * (steps - 1)
+        draw = lambda it, k: (idx[it:it + k], lens[it:it + k])  # noqa: E731
+        progress = s.progress
         best_coefs = None
         for _ in range(1 if incremental else self.max_iter):
             order = rs.permutation(n) if self.shuffle else np.arange(n)
             for k in range(steps):
                 rows = order[k * B:(k + 1) * B]
                 idx[k, :len(rows)] = rows
-            state[3] = 0.0
-            status = train_chunk(net, self._opt, sched, data, idx, lens, 0, bufs, hist)
-            if status >= 0:
-                raise FloatingPointError(
-                    f"the loss became NaN or Inf at step {status} of epoch {self.n_iter_ + 1}; "
-                    "the model keeps the parameters of the step before (try a smaller "
-                    "learning_rate_init)")
+            try:
+                training.run(s, draw, 0, steps)
+            except training.TrainingDiverged as exc:
+                raise training.TrainingDiverged(
+                    f"epoch {self.n_iter_ + 1}: {exc} (try a smaller learning_rate_init)",
+                    {"loss_curve": list(self.loss_curve_)}) from None
             self.n_iter_ += 1
-            self.loss_ = float(np.dot(hist[0], lens) / n)
+            self.loss_ = float(np.dot(s.history.loss, lens) / n)
             self.t_ += n
             self.loss_curve_.append(self.loss_)
             if self.verbose:
@@ -227,7 +234,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                     self._no_improvement_count = 0
                 if score > self.best_validation_score_:
                     self.best_validation_score_ = score
-                    best_coefs = theta.copy()
+                    best_coefs = s.net.theta.copy()
             else:
                 if self.loss_curve_[-1] > self.best_loss_ - self.tol:
                     self._no_improvement_count += 1
@@ -235,10 +242,10 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                     self._no_improvement_count = 0
                 self.best_loss_ = min(self.best_loss_, self.loss_curve_[-1])
             if self.solver == "sgd" and self.learning_rate == "invscaling":
-                state[0] = self.learning_rate_init / (self.t_ + 1) ** self.power_t
+                progress.lr[0] = self.learning_rate_init / (self.t_ + 1) ** self.power_t
             if self._no_improvement_count > self.n_iter_no_change:
-                if self.solver == "sgd" and self.learning_rate == "adaptive" and state[0] > 1e-6:
-                    state[0] /= 5.0
+                if self.solver == "sgd" and self.learning_rate == "adaptive" and progress.lr[0] > 1e-6:
+                    progress.lr[0] /= 5.0
                     self._no_improvement_count = 0
                 else:
                     break
@@ -249,7 +256,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                 warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached "
                               "and the optimization hasn't converged yet.", ConvergenceWarning)
         if best_coefs is not None:
-            theta[:] = best_coefs
+            s.net.theta[:] = best_coefs
 
     # -- fitted attributes and prediction -------------------------------------------------
 

@@ -1,5 +1,5 @@
 """``MLP``: a fully-connected softmax classifier of any depth, trained by the
-compiled loop of ``fusednet.kernels.train_loop``.
+compiled loop of ``fusednet.kernels.loop``, driven by ``net.training``.
 
 The parameters live in one flat buffer; ``params`` maps ``W1, b1, ..., WL,
 bL`` to views into it, so code that reads or perturbs ``net.params['W1']`` in
@@ -12,23 +12,12 @@ import math
 
 import numpy as np
 
-from ..kernels import config
+from ..kernels import config, loop
+from ..kernels import mlp as K
 from ..kernels.activations import IDENTITY, activation_code
 from ..kernels.checks import _first_nonfinite, as_labels, check_finite, check_shape, l2_scale
-from ..kernels import mlp as K
-from ..kernels.optim import hyper, state_arrays
-from ..kernels.train_loop import train_chunk
-
-#: Largest index chunk drawn at once (iterations x batch rows).
-CHUNK_ROWS = 1 << 20
-
-
-class TrainingDiverged(FloatingPointError):
-    """The loss became NaN or Inf; ``history`` holds what was recorded until then."""
-
-    def __init__(self, message, history):
-        super().__init__(message)
-        self.history = history
+from . import training
+from .training import TrainingDiverged, TrainingInterrupted  # noqa: F401  (public here too)
 
 
 class MLP:
@@ -155,14 +144,6 @@ class MLP:
 
     # -- evaluation -----------------------------------------------------------------
 
-    def _loop_buffers(self, B, best):
-        """The ``bufs`` tuple of ``train_chunk`` for batches of up to B rows."""
-        acts, deltas = self._buffers(B)
-        D = self.layer_sizes[0]
-        return (np.empty((B, D), self.dtype), np.empty(B, np.intp), acts, deltas, np.empty(B),
-                np.empty(max(self.layer_sizes)), np.empty((0, D), self.dtype), best,
-                config.GEMM_LOOP_MAX)
-
     def _buffers(self, n):
         acts = np.empty(n * int(self._sizes[1:].sum()), self.dtype)
         return acts, np.empty_like(acts)
@@ -209,9 +190,36 @@ class MLP:
 
     # -- training --------------------------------------------------------------------
 
+    def packed(self):
+        """The parameters as the compiled loop takes them: a
+        ``kernels.loop.Net`` over this model's flat buffer (shared, not
+        copied), with a fresh gradient buffer."""
+        self._sync_params()
+        return loop.net_struct(self._theta, self._sizes, self._w_off, self._codes, self._skip)
+
     def _draw(self, n_rows, count, batch):
         """Minibatch indices (count, batch) drawn with replacement."""
         return self._rng.integers(0, n_rows, (count, batch))
+
+    def _epochs_sampler(self, N, B):
+        """``draw(it, k)`` for shuffled epochs without replacement: a new
+        permutation every ``ceil(N / B)`` iterations, the last batch smaller."""
+        per_epoch = -(-N // B)
+        order = None
+
+        def draw(it, k):
+            nonlocal order
+            idx = np.zeros((k, B), np.int64)
+            lens = np.empty(k, np.int64)
+            for j in range(k):
+                pos = (it + j) % per_epoch
+                if pos == 0 or order is None:
+                    order = self._rng.permutation(N)
+                rows = order[pos * B:(pos + 1) * B]
+                idx[j, :len(rows)] = rows
+                lens[j] = len(rows)
+            return idx, lens
+        return draw
 
     def train(self, X, y, X_val, y_val, learning_rate=1e-3, learning_rate_decay=0.95,
               reg=5e-6, num_iters=100, batch_size=200, verbose=False, *, update="sgd",
@@ -230,14 +238,18 @@ class MLP:
         ``decay_every`` epochs the learning rate is multiplied by
         ``learning_rate_decay``. ``eval_every`` puts that boundary every
         ``eval_every`` iterations instead (0: never record nor decay).
-        ``keep_best`` leaves the model with the
-        parameters of the best validation accuracy, as CS231n's Solver does.
+        ``keep_best`` leaves the model with the parameters of the best
+        validation accuracy, as CS231n's Solver does.
         ``callback(iteration, loss)`` is called every ``callback_every``
-        iterations (between compiled chunks, so it costs nothing per step).
+        iterations and after the last (between compiled chunks, so it costs
+        nothing per step).
 
-        A NaN or Inf loss stops training with :class:`TrainingDiverged`
-        naming the iteration; the model keeps the parameters of the
-        iteration before it, the last with a finite loss.
+        A NaN or Inf loss, or parameters made NaN or Inf by the last update,
+        stop training with :class:`TrainingDiverged` naming the iteration;
+        the model keeps the parameters of the last iteration with a finite
+        loss. Ctrl-C raises :class:`TrainingInterrupted` within about a
+        quarter of a second; the model keeps the parameters of the last
+        finished iteration. Both exceptions carry the history so far.
 
         Returns ``{'loss_history', 'train_acc_history', 'val_acc_history'}``.
         """
@@ -248,79 +260,34 @@ class MLP:
             raise ValueError(f"learning_rate_decay must be finite and >= 0, got {learning_rate_decay!r}")
         if sampling not in ("replacement", "epochs"):
             raise ValueError(f"sampling must be 'replacement' or 'epochs', got {sampling!r}")
-        code, _, p1, p2, eps = hyper(update, dict(optim_config or {}, learning_rate=learning_rate))
-        self._sync_params()
-        X = self._inputs(X)
+        if eval_every is not None and (isinstance(eval_every, bool) or eval_every < 0
+                                       or not isinstance(eval_every, (int, np.integer))):
+            raise ValueError(f"eval_every must be an integer >= 0, got {eval_every!r}")
+        opt = training.optimizer(update, optim_config, learning_rate, self._theta)
+        net = self.packed()
+        X, X_val = self._inputs(X), self._inputs(X_val, "X_val")
         N = X.shape[0]
-        y = self._labels(y, N)
-        X_val = self._inputs(X_val, "X_val")
-        y_val = self._labels(y_val, X_val.shape[0], "y_val")
+        data = loop.Data(X, self._labels(y, N), X_val, self._labels(y_val, len(X_val), "y_val"))
 
-        B = batch_size if sampling == "replacement" else min(batch_size, N)
-        epoch_len = max(N // B, 1) if sampling == "replacement" else -(-N // B)
-        batches_per_epoch = epoch_len
-        if eval_every is not None:
-            if isinstance(eval_every, bool) or not isinstance(eval_every, (int, np.integer)) \
-                    or eval_every < 0:
-                raise ValueError(f"eval_every must be an integer >= 0, got {eval_every!r}")
-            epoch_len = int(eval_every)
-        theta = self._theta
-        # Every entry of grad and backup is written before it is read.
-        grad, backup = np.empty_like(theta), np.empty_like(theta)
-        s1, s2 = state_arrays(code, theta)
-        best = theta.copy() if keep_best else theta[:0].copy()
-        state = np.array([learning_rate, 0.0, -1.0, 0.0])
-        bufs = self._loop_buffers(B, best)
-        n_epochs = num_iters // epoch_len + 1 if epoch_len else 0
-        hist = (np.zeros(num_iters), np.zeros(n_epochs), np.zeros(n_epochs))
-        net = (theta, grad, self._sizes, self._w_off, self._codes, self._skip, c, False)
-        opt = (s1, s2, backup, code, p1, p2, eps, state)
-        sched = (epoch_len, float(learning_rate_decay), decay_every)
-        data = (X, y, X_val, y_val)
-
-        chunk = max(1, min(num_iters, CHUNK_ROWS // B, callback_every if callback else num_iters,
-                           100 if verbose else num_iters))
-        order = None
-        it = 0
-        while it < num_iters:
-            k = min(chunk, num_iters - it)
-            if sampling == "replacement":
-                idx = self._draw(N, k, B)
-                lens = np.full(k, B, np.int64)
-            else:
-                idx, lens, order = self._epoch_batches(N, B, it, k, batches_per_epoch, order)
-            status = train_chunk(net, opt, sched, data, np.ascontiguousarray(idx, np.int64),
-                                 lens, it, bufs, hist)
-            end = it + k if status < 0 else status
-            if verbose:
-                for i in range(it - it % 100 + (100 if it % 100 else 0), end, 100):
-                    print("iteration %d / %d: loss %f" % (i, num_iters, hist[0][i]))
-            if status >= 0:
-                history = _history(hist, status, int(state[3]))
-                raise TrainingDiverged(
-                    f"training diverged: the loss at iteration {status} is not finite; the model "
-                    f"keeps the parameters of iteration {max(status - 1, 0)}, the last with a "
-                    f"finite loss (try a smaller learning_rate)", history)
-            it = end
-            if callback is not None:
-                callback(it - 1, float(hist[0][it - 1]))
-        if keep_best and state[2] >= 0:
-            theta[:] = best
-        self.best_val_acc = float(state[2])
-        return _history(hist, num_iters, int(state[3]))
-
-    def _epoch_batches(self, N, B, it, k, epoch_len, order):
-        """Indices of iterations it .. it+k-1 for shuffled epochs without replacement."""
-        idx = np.zeros((k, B), np.int64)
-        lens = np.empty(k, np.int64)
-        for j in range(k):
-            pos = (it + j) % epoch_len
-            if pos == 0 or order is None:
-                order = self._rng.permutation(N)
-            rows = order[pos * B:(pos + 1) * B]
-            idx[j, :len(rows)] = rows
-            lens[j] = len(rows)
-        return idx, lens, order
+        if sampling == "replacement":
+            B = batch_size
+            epoch_len = max(N // B, 1)
+            lens = np.full(max(1, training.CHUNK_ROWS // B), B, np.int64)
+            draw = lambda it, k: (self._draw(N, k, B), lens[:k])  # noqa: E731
+        else:
+            B = min(batch_size, N)
+            epoch_len = -(-N // B)
+            draw = self._epochs_sampler(N, B)
+        schedule = loop.Schedule(epoch_len if eval_every is None else int(eval_every),
+                                 float(learning_rate_decay), decay_every)
+        s = training.session(net, data, batch_rows=B, optimizer_state=opt, l2_factor=c,
+                             schedule=schedule, num_iters=num_iters, keep_best=keep_best)
+        training.run(s, draw, 0, num_iters, callback=callback,
+                     callback_every=callback_every if callback else 0, verbose=verbose)
+        if keep_best:
+            training.keep_best(s)
+        self.best_val_acc = float(s.progress.best_val[0])
+        return training.history(s, num_iters)
 
     # -- files ---------------------------------------------------------------------------
 
@@ -373,10 +340,3 @@ def _positive(name, value):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
-
-
-def _history(hist, n_iters, n_epochs):
-    loss, train, val = hist
-    return {"loss_history": loss[:n_iters].tolist(),
-            "train_acc_history": train[:n_epochs].tolist(),
-            "val_acc_history": val[:n_epochs].tolist()}

@@ -9,6 +9,7 @@ import itertools
 
 import numpy as np
 
+from .training import precompile
 from .two_layer_net import TwoLayerNet
 
 
@@ -24,19 +25,6 @@ def _train_one(X, y, X_val, y_val, hidden_size, learning_rate, reg, decay, num_i
             "learning_rate_decay": decay,
             "val_acc": float(np.mean(net.predict(X_val) == y_val)),
             "history": stats, "params": {k: v.copy() for k, v in net.params.items()}}
-
-
-def _warm_up(dtype):
-    """Compile (or load) the training kernels here, once, before workers start:
-    several processes compiling into one on-disk cache at once can race."""
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((4, 3)).astype(dtype)
-    y = np.array([0, 1, 0, 1])
-    state = np.random.get_state()
-    try:
-        TwoLayerNet(3, 2, 2).train(X, y, X, y, num_iters=1, batch_size=2)
-    finally:
-        np.random.set_state(state)
 
 
 def search(data, hidden_sizes, learning_rates, regs, decays=(0.95,), *, num_iters=1000,
@@ -68,7 +56,7 @@ def search(data, hidden_sizes, learning_rates, regs, decays=(0.95,), *, num_iter
             else list(itertools.product(hidden_sizes, learning_rates, regs, decays)))
     if not grid:
         raise ValueError("the search grid is empty")
-    _warm_up(X.dtype if X.dtype in (np.float32, np.float64) else np.float64)
+    precompile((X.dtype if X.dtype in (np.float32, np.float64) else np.float64,))
     tasks = (joblib.delayed(_train_one)(X, y, X_val, y_val, h, lr, reg, decay, num_iters,
                                         batch_size, std, seed)
              for h, lr, reg, decay in grid)

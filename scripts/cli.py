@@ -65,4 +65,10 @@ def main(argv=None):
                          f"{', '.join(COMMANDS)} (see fusednet --help)\n")
         return 2
     module = importlib.import_module(COMMANDS[name][0], __package__)
-    return module.main(rest, prog=f"fusednet {name}") or 0
+    try:
+        return module.main(rest, prog=f"fusednet {name}") or 0
+    except KeyboardInterrupt:
+        # Training saves its own work before it gets here; anything else
+        # interrupted had nothing to keep.
+        sys.stderr.write(f"\nfusednet {name}: interrupted\n")
+        return 130

@@ -95,6 +95,21 @@ def pictures(stats, model, image_shape, out):
     plot_weights(model, image_shape).savefig(out / "weights.png", dpi=100)
 
 
+def save_run(out, model, stats, args, data, seconds, stopped=None):
+    """Write model.npz, history.json and the pictures into ``out``; returns
+    the accuracy on each split."""
+    acc = {part: float(np.mean(model.predict(data[f"X_{part}"].astype(args.dtype))
+                               == data[f"y_{part}"])) for part in ("train", "val", "test")}
+    out.mkdir(parents=True, exist_ok=True)
+    model.save(out / "model.npz")
+    record = dict(stats, args=vars(args) | {"hidden": args.hidden}, accuracy=acc, seconds=seconds)
+    if stopped:
+        record["stopped"] = stopped
+    (out / "history.json").write_text(json.dumps(record, indent=1))
+    pictures(stats, model, data["image_shape"], out)
+    return acc
+
+
 def main(argv=None, prog="fusednet train"):
     ap = parser(prog)
     args = ap.parse_args(argv)
@@ -103,7 +118,7 @@ def main(argv=None, prog="fusednet train"):
         data = load(args.dataset, seed=args.seed)
     except DataError as exc:
         ap.fail(exc)
-    from ..net import MLP, TrainingDiverged
+    from ..net import MLP, TrainingDiverged, TrainingInterrupted, precompile
     X, y = data["X_train"].astype(args.dtype), data["y_train"]
     classes = int(max(y.max(), data["y_val"].max(), data["y_test"].max())) + 1
     sizes = [X.shape[1], *args.hidden, max(classes, 2)]
@@ -114,41 +129,37 @@ def main(argv=None, prog="fusednet train"):
     X_val = data["X_val"].astype(args.dtype)
     train_kw = dict(learning_rate=args.lr, learning_rate_decay=args.lr_decay, reg=args.reg,
                     num_iters=args.iters, batch_size=args.batch)
+    precompile((args.dtype,))  # compile or load from the cache before timing
     if args.compare:
         # The classic NumPy class is the reference: same seed, same work, same numbers.
         from ..net import TwoLayerNet
         from ..net.classic import ClassicTwoLayerNet
         std = args.std or float(np.sqrt(2.0 / X.shape[1]))
         np.random.seed(args.seed)
-        TwoLayerNet(X.shape[1], 2, sizes[-1], dtype=args.dtype).train(  # compile or load first
-            X, y, X_val, data["y_val"], num_iters=2, batch_size=args.batch)
-        np.random.seed(args.seed)
         model = TwoLayerNet(X.shape[1], sizes[1], sizes[-1], std=std, dtype=args.dtype)
     else:
         model = MLP(sizes, args.activation, args.residual, weight_scale=args.std,
                     dtype=args.dtype, seed=args.seed)
-        model.train(X[:2], y[:2], X_val[:2], data["y_val"][:2], num_iters=1, batch_size=2,
-                    update=args.update)  # compile or load from the cache before timing
     callback, bar = progress_callback(args.iters, not args.no_progress)
+    out = Path(args.out)
     start = time.perf_counter()
     try:
         stats = model.train(X, y, X_val, data["y_val"], **train_kw,
                             **({} if args.compare else dict(update=args.update)),
                             callback=callback, callback_every=max(1, args.iters // 100))
-    except TrainingDiverged as exc:
-        ap.fail(exc, status=1)
+    except (TrainingDiverged, TrainingInterrupted) as exc:
+        # Keep the finished work: the model holds the last good parameters.
+        if bar is not None:
+            bar.close()
+        interrupted = isinstance(exc, TrainingInterrupted)
+        save_run(out, model, exc.history, args, data, time.perf_counter() - start,
+                 stopped="interrupted" if interrupted else "diverged")
+        ap.fail(f"{exc}; saved it and the history so far in {out}", status=130 if interrupted else 1)
     finally:
         if bar is not None:
             bar.close()
     seconds = time.perf_counter() - start
-    acc = {part: float(np.mean(model.predict(data[f"X_{part}"].astype(args.dtype))
-                               == data[f"y_{part}"])) for part in ("train", "val", "test")}
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save(out / "model.npz")
-    (out / "history.json").write_text(json.dumps(dict(stats, args=vars(args) | {"hidden": args.hidden},
-                                                      accuracy=acc, seconds=seconds), indent=1))
-    pictures(stats, model, data["image_shape"], out)
+    acc = save_run(out, model, stats, args, data, seconds)
     print(f"{args.dataset}: {' -> '.join(map(str, sizes))} {args.activation}, {args.update}, "
           f"{args.iters} iterations of {args.batch} in {seconds:.2f} s "
           f"({1e6 * seconds / args.iters:.1f} us/iteration)")

@@ -145,10 +145,48 @@ def test_bad_input_gives_scikit_learn_errors(digits):
         clf.fit(bad, ytr)
     with pytest.raises(ValueError, match="Unknown label type"):
         clf.fit(Xtr, ytr + 0.5)
-    with pytest.raises(ValueError, match="solver must be 'sgd' or 'adam'"):
+    with pytest.raises(ValueError, match="'solver' parameter of MLPClassifier must be a str among"):
         MLPClassifier(solver="lbfgs").fit(Xtr, ytr)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(Xtr, ytr)
     with pytest.raises(ValueError, match="X has 10 features, but MLPClassifier is expecting 64"):
         clf.predict(Xtr[:, :10])
+
+
+@pytest.mark.parametrize("name, value", [
+    ("momentum", 1.5), ("momentum", -0.1), ("beta_1", 1.0), ("beta_2", 1.0), ("epsilon", 0.0),
+    ("learning_rate_init", 0.0), ("alpha", -1e-4), ("validation_fraction", 1.0),
+    ("max_iter", 0), ("batch_size", 0), ("n_iter_no_change", 0), ("alpha", "x"),
+    ("shuffle", "yes"), ("learning_rate", "fast"), ("hidden_layer_sizes", 0),
+])
+def test_parameters_are_refused_as_strictly_as_scikit_learn_refuses_them(digits, name, value):
+    from sklearn.neural_network import MLPClassifier as Theirs
+    Xtr, _, ytr, _ = digits
+    with pytest.raises(ValueError, match=f"'{name}' parameter of MLPClassifier must be"):
+        MLPClassifier(**{name: value}).fit(Xtr[:50], ytr[:50])
+    with pytest.raises(ValueError, match=f"'{name}' parameter of MLPClassifier must be"):
+        Theirs(**{name: value}).fit(Xtr[:50], ytr[:50])
+
+
+def test_an_empty_validation_fraction_is_refused_where_scikit_learn_would_fail_later(digits):
+    Xtr, _, ytr, _ = digits
+    with pytest.raises(ValueError, match="'validation_fraction' parameter of MLPClassifier must"):
+        MLPClassifier(validation_fraction=0.0).fit(Xtr[:50], ytr[:50])
+
+
+def test_partial_fit_checks_parameters_too(digits):
+    Xtr, _, ytr, _ = digits
+    with pytest.raises(ValueError, match="'momentum' parameter"):
+        MLPClassifier(solver="sgd", momentum=2.0).partial_fit(Xtr[:50], ytr[:50], classes=np.arange(10))
+
+
+def test_divergence_raises_training_diverged_and_keeps_finite_weights(digits):
+    from fusednet import TrainingDiverged
+    Xtr, _, ytr, _ = digits
+    clf = MLPClassifier(hidden_layer_sizes=(20,), solver="sgd", momentum=0.0,
+                        learning_rate_init=1e300, max_iter=3, random_state=0)
+    with pytest.raises(TrainingDiverged, match="epoch 1: training diverged") as info:
+        clf.fit(Xtr * 1000, ytr)
+    assert all(np.isfinite(w).all() for w in clf.coefs_ + clf.intercepts_)
+    assert info.value.history == {"loss_curve": []}

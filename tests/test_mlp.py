@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from fusednet.kernels import optim
+from fusednet.kernels import loop, optim
 from fusednet.net import MLP, TrainingDiverged, TwoLayerNet, parameter_count
 from fusednet.net.gradcheck import eval_numerical_gradient, rel_error
 from conftest import norm_rel_error
@@ -88,7 +88,8 @@ def test_each_update_rule_matches_its_numpy_formulation(rng, rule):
     w = rng.standard_normal(50)
     theta, backup = w.copy(), np.zeros(50)
     # The state the trainer allocates: none for sgd, two vectors for Adam.
-    s1, s2 = optim.state_arrays(code, theta)
+    opt = loop.optimizer_struct(code, p1, p2, eps, theta)
+    s1, s2 = opt.s1, opt.s2
     assert (s1.size, s2.size) == {"sgd": (0, 0), "adam": (50, 50),
                                   "adam_folded": (50, 50)}.get(rule, (50, 0))
     state = {}
@@ -137,7 +138,7 @@ def test_same_seed_same_numbers_and_step_decay():
 
 def test_shuffled_epochs_visit_every_row_once():
     model = MLP([3, 4, 2], seed=0)
-    idx, lens, order = model._epoch_batches(23, 5, 0, 5, 5, None)
+    idx, lens = model._epochs_sampler(23, 5)(0, 5)
     assert list(lens) == [5, 5, 5, 5, 3]
     rows = np.concatenate([idx[k, :lens[k]] for k in range(5)])
     assert sorted(rows) == list(range(23))

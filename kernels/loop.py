@@ -1,0 +1,255 @@
+"""The training loop, compiled: minibatch gather, loss and gradient, update,
+epoch-boundary accuracies and learning-rate decay, with no Python per step.
+
+Its inputs are the named structures below, each built by one function
+(``fusednet.net.training`` builds them for every caller). Two loops share the
+per-iteration bookkeeping (:func:`_after_step`, inlined): ``train_two_layer``
+runs the fused two-layer kernel on views made once per call, ``train_layers``
+the general kernel of any depth. Which one runs is decided in Python, once.
+
+Both run the iterations of one chunk, ``idx`` (K, B) minibatch rows of which
+``lens[k]`` are used in iteration ``it0 + k``, and return ``-1``, or the
+iteration whose loss was not finite: ``theta`` then holds the parameters of
+the iteration before, the last with a finite loss.
+"""
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+from .checks import _first_nonfinite
+from .config import JIT
+from .mlp import bias, count_correct, layer_rows, loss_grad, weight
+from .optim import SGD, ADAM, ADAM_FOLDED, update
+from .two_layer import _two_layer_loss
+
+
+class Net(NamedTuple):
+    """A net over one flat parameter vector (see ``kernels.mlp``).
+
+    theta, grad: (P,) parameters and their gradient, same layout; sizes (L+1,)
+    widths; w_off (L,) where each W starts in theta; codes (L,) activation
+    codes (the last IDENTITY); residual (L,) identity skip per layer.
+    """
+    theta: np.ndarray
+    grad: np.ndarray
+    sizes: np.ndarray
+    w_off: np.ndarray
+    codes: np.ndarray
+    residual: np.ndarray
+
+
+class Objective(NamedTuple):
+    """The L2 term ``0.5 c sum |W|^2`` added to the mean cross-entropy.
+
+    ``c`` is 2 reg (full convention) or reg (half); with ``per_row`` it is
+    divided by the batch's rows each step (scikit-learn's ``alpha``).
+    """
+    c: float
+    per_row: bool
+
+
+class Optimizer(NamedTuple):
+    """An update rule of ``kernels.optim`` and its state.
+
+    rule: the rule's code; p1 (momentum, decay_rate or beta1), p2 (beta2),
+    eps; s1, s2 (P,) the rule's state (empty where it keeps none); backup (P,)
+    receives theta before each update, to restore after a non-finite loss.
+    """
+    rule: int
+    p1: float
+    p2: float
+    eps: float
+    s1: np.ndarray
+    s2: np.ndarray
+    backup: np.ndarray
+
+
+class Progress(NamedTuple):
+    """What changes from step to step and outlives a chunk, one slot each.
+
+    lr: the learning rate now; step: updates made so far (Adam's t);
+    best_val: the best validation accuracy recorded (-1: none yet); epochs:
+    epoch boundaries passed (the next row of the accuracy histories).
+    """
+    lr: np.ndarray        # (1,) float64
+    step: np.ndarray      # (1,) float64
+    best_val: np.ndarray  # (1,) float64
+    epochs: np.ndarray    # (1,) int64
+
+
+class Schedule(NamedTuple):
+    """At iterations with ``it % epoch_len == 0`` (never when epoch_len is 0)
+    the minibatch's train accuracy (after its update) and the validation
+    accuracy are recorded and, every ``decay_every``-th such epoch, the
+    learning rate is multiplied by ``decay``."""
+    epoch_len: int
+    decay: float
+    decay_every: int
+
+
+class Data(NamedTuple):
+    """X (N, D) and y (N,) to draw minibatches from; X_val (V, D), y_val (V,)
+    for the validation accuracy (V may be 0 when epoch_len is 0)."""
+    X: np.ndarray
+    y: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+
+
+class Buffers(NamedTuple):
+    """Scratch for batches of up to B rows, made once per training call.
+
+    Xb (B, D), yb (B,): the gathered minibatch; acts, deltas: flat per-layer
+    activations and deltas (B * sum(sizes[1:]),); row_loss (B,), col_acc
+    (max width,) float64; dX (0, D) (no input gradient in training); best
+    (P,) theta at the best validation accuracy, or (0,) to keep none;
+    loop_max: products with m*n*k at or below it run as loops (not BLAS).
+    """
+    Xb: np.ndarray
+    yb: np.ndarray
+    acts: np.ndarray
+    deltas: np.ndarray
+    row_loss: np.ndarray
+    col_acc: np.ndarray
+    dX: np.ndarray
+    best: np.ndarray
+    loop_max: int
+
+
+class History(NamedTuple):
+    """loss (num_iters,), train_acc and val_acc (epochs,), filled as they run."""
+    loss: np.ndarray
+    train_acc: np.ndarray
+    val_acc: np.ndarray
+
+
+def net_struct(theta, sizes, w_off, codes, residual):
+    """A :class:`Net` over ``theta`` with a fresh gradient buffer (written
+    before it is read, so left uninitialised)."""
+    return Net(theta, np.empty_like(theta), sizes, w_off, codes, residual)
+
+
+def optimizer_struct(rule, p1, p2, eps, theta):
+    """An :class:`Optimizer` with zeroed state where rule ``rule`` keeps
+    state: s1 for all but sgd, s2 for Adam."""
+    n1 = theta.size if rule != SGD else 0
+    n2 = theta.size if rule in (ADAM, ADAM_FOLDED) else 0
+    return Optimizer(rule, float(p1), float(p2), float(eps), np.zeros(n1, theta.dtype),
+                     np.zeros(n2, theta.dtype), np.empty_like(theta))
+
+
+def progress_struct(lr):
+    return Progress(np.array([float(lr)]), np.zeros(1), np.array([-1.0]), np.zeros(1, np.int64))
+
+
+def buffers_struct(sizes, dtype, batch_rows, best, loop_max):
+    """:class:`Buffers` for a net of widths ``sizes`` and batches of up to
+    ``batch_rows`` rows; ``best`` is the (P,) array for the best parameters,
+    or an empty one."""
+    n = batch_rows * int(np.sum(sizes[1:]))
+    D = int(sizes[0])
+    return Buffers(np.empty((batch_rows, D), dtype), np.empty(batch_rows, np.intp),
+                   np.empty(n, dtype), np.empty(n, dtype), np.empty(batch_rows),
+                   np.empty(int(np.max(sizes))), np.empty((0, D), dtype), best, int(loop_max))
+
+
+def history_struct(num_iters, n_epochs):
+    return History(np.zeros(num_iters), np.zeros(n_epochs), np.zeros(n_epochs))
+
+
+@njit(**JIT)
+def _gather(X, y, idx, n, Xb, yb):
+    for i in range(n):
+        r = idx[i]
+        yb[i] = y[r]
+        for j in range(X.shape[1]):
+            Xb[i, j] = X[r, j]
+
+
+@njit(inline="always", **JIT)
+def _l2_factor(objective, n):
+    return objective.c / n if objective.per_row else objective.c
+
+
+@njit(inline="always", **JIT)
+def _after_step(it, n, loss, net, opt, progress, schedule, data, buf, hist):
+    """Record the loss, update, and at an epoch boundary record the
+    accuracies and decay the learning rate."""
+    hist.loss[it] = loss
+    progress.step[0] += 1
+    update(net.theta, net.grad, opt.s1, opt.s2, opt.backup, opt.rule, progress.lr[0],
+           opt.p1, opt.p2, opt.eps, progress.step[0])
+    if schedule.epoch_len > 0 and it % schedule.epoch_len == 0:
+        e = progress.epochs[0]
+        B = buf.Xb.shape[0]
+        hist.train_acc[e] = count_correct(net.theta, net.sizes, net.w_off, net.codes,
+                                          net.residual, buf.Xb[:n], buf.yb[:n], buf.acts, B,
+                                          buf.loop_max) / n
+        val = count_correct(net.theta, net.sizes, net.w_off, net.codes, net.residual,
+                            data.X_val, data.y_val, buf.acts, B,
+                            buf.loop_max) / max(data.X_val.shape[0], 1)
+        hist.val_acc[e] = val
+        if val > progress.best_val[0]:
+            progress.best_val[0] = val
+            if buf.best.size:
+                buf.best[:] = net.theta
+        progress.epochs[0] = e + 1
+        if (e + 1) % schedule.decay_every == 0:
+            progress.lr[0] *= schedule.decay
+
+
+@njit(**JIT)
+def train_layers(net, objective, opt, progress, schedule, data, idx, lens, it0, buf, hist):
+    """Iterations ``it0 .. it0 + len(idx) - 1`` of a net of any depth."""
+    for k in range(idx.shape[0]):
+        it = it0 + k
+        n = lens[k]
+        _gather(data.X, data.y, idx[k], n, buf.Xb, buf.yb)
+        loss = loss_grad(net.theta, net.grad, net.sizes, net.w_off, net.codes, net.residual,
+                         buf.Xb[:n], buf.yb[:n], _l2_factor(objective, n), buf.acts, buf.deltas,
+                         buf.row_loss, buf.col_acc, buf.dX, False, buf.loop_max)
+        if not np.isfinite(loss):
+            if it > 0:
+                net.theta[:] = opt.backup
+            return it
+        _after_step(it, n, loss, net, opt, progress, schedule, data, buf, hist)
+    return -1
+
+
+@njit(**JIT)
+def train_two_layer(net, objective, opt, progress, schedule, data, idx, lens, it0, buf, hist):
+    """The same for a two-layer net without skips, through the fused
+    two-layer kernel on views made once here (a view of the flat buffers
+    costs ~19 ns, and a toy step made 16 of them in the general path)."""
+    theta, grad, sizes, w_off = net.theta, net.grad, net.sizes, net.w_off
+    W1, b1 = weight(theta, sizes, w_off, 0), bias(theta, sizes, w_off, 0)
+    W2, b2 = weight(theta, sizes, w_off, 1), bias(theta, sizes, w_off, 1)
+    dW1, db1 = weight(grad, sizes, w_off, 0), bias(grad, sizes, w_off, 0)
+    dW2, db2 = weight(grad, sizes, w_off, 1), bias(grad, sizes, w_off, 1)
+    B = buf.Xb.shape[0]
+    h, dh = layer_rows(buf.acts, sizes, B, 0), layer_rows(buf.deltas, sizes, B, 0)
+    s = layer_rows(buf.acts, sizes, B, 1)
+    for k in range(idx.shape[0]):
+        it = it0 + k
+        n = lens[k]
+        _gather(data.X, data.y, idx[k], n, buf.Xb, buf.yb)
+        loss = _two_layer_loss(W1, b1, W2, b2, buf.Xb[:n], buf.yb[:n], _l2_factor(objective, n),
+                               net.codes[0], False, buf.loop_max, h, dh, s, dW1, db1, dW2, db2,
+                               buf.dX, buf.row_loss, buf.col_acc)
+        if not np.isfinite(loss):
+            if it > 0:
+                theta[:] = opt.backup
+            return it
+        _after_step(it, n, loss, net, opt, progress, schedule, data, buf, hist)
+    return -1
+
+
+@njit(**JIT)
+def restore_if_nonfinite(theta, backup):
+    """After the last update of a call: if theta holds a NaN or Inf, put back
+    the parameters before that update and return True."""
+    if _first_nonfinite(theta) < 0:
+        return False
+    theta[:] = backup
+    return True

@@ -1,0 +1,198 @@
+"""The one training driver: ``MLP.train`` (and through it ``TwoLayerNet.train``
+and EECS 498's ``nn_train``) and ``MLPClassifier.fit`` / ``partial_fit`` all
+run their iterations through :func:`run` on a :class:`Session`.
+
+A session holds the named structures of ``kernels.loop`` for one model and
+one dataset, built once per training call; :func:`run` draws minibatch
+indices a chunk at a time and calls the compiled loop once per chunk. Chunks
+are sized by time (about :data:`CHUNK_SECONDS` each), so Python sees Ctrl-C,
+reports progress and calls back within a fraction of a second at any shape,
+while the per-chunk cost stays negligible.
+
+Failures keep the finished work: a non-finite loss, or parameters made
+non-finite by the last update of a call, raise :class:`TrainingDiverged` and
+leave the parameters of the last iteration with a finite loss; Ctrl-C raises
+:class:`TrainingInterrupted` and leaves those of the last finished iteration.
+Both carry the history so far.
+"""
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from ..kernels import config
+from ..kernels import loop as L
+from ..kernels.optim import hyper
+
+#: Target wall time of one compiled chunk: Ctrl-C, progress and callbacks
+#: wait at most about this long. At 0.25 s the per-chunk Python cost (drawing
+#: indices, dispatch: ~30 us) is ~0.01% of the chunk.
+CHUNK_SECONDS = 0.25
+
+#: Most minibatch rows drawn at once (bounds the index array to 8 MB).
+CHUNK_ROWS = 1 << 20
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss (or the parameters) became NaN or Inf; the model keeps the
+    parameters of the last iteration with a finite loss, and ``history``
+    holds what was recorded until then."""
+
+    def __init__(self, message, history):
+        super().__init__(message)
+        self.history = history
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during training; the model keeps the parameters of the last
+    finished iteration, ``history`` holds the histories until then."""
+
+    def __init__(self, message, history):
+        super().__init__(message)
+        self.history = history
+
+
+def optimizer(rule, config_, learning_rate, theta):
+    """``(Optimizer, Progress)`` for update rule ``rule`` with CS231n-style
+    ``config_`` keys, over parameters ``theta``."""
+    code, lr, p1, p2, eps = hyper(rule, dict(config_ or {}, learning_rate=learning_rate))
+    return L.optimizer_struct(code, p1, p2, eps, theta), L.progress_struct(lr)
+
+
+@dataclass
+class Session:
+    """The compiled loop's inputs for one training call (see ``kernels.loop``)."""
+    net: L.Net
+    objective: L.Objective
+    optimizer: L.Optimizer
+    progress: L.Progress
+    schedule: L.Schedule
+    data: L.Data
+    buffers: L.Buffers
+    history: L.History
+    loop: Callable
+
+    @property
+    def batch_rows(self):
+        return self.buffers.Xb.shape[0]
+
+
+def session(net, data, *, batch_rows, optimizer_state, l2_factor, per_row=False,
+            schedule=L.Schedule(0, 1.0, 1), num_iters, keep_best=False):
+    """A :class:`Session` for ``net`` (a ``kernels.loop.Net``, from
+    ``MLP.packed()``) on ``data`` (a ``kernels.loop.Data`` of validated arrays).
+
+    ``optimizer_state`` is :func:`optimizer`'s pair; ``l2_factor`` the
+    objective's ``c``; ``schedule`` when to evaluate and decay; ``num_iters``
+    sizes the loss history (iterations 0 .. num_iters - 1 of this session).
+    """
+    opt, progress = optimizer_state
+    n_epochs = num_iters // schedule.epoch_len + 1 if schedule.epoch_len else 0
+    best = net.theta.copy() if keep_best else net.theta[:0].copy()
+    two_layer = len(net.w_off) == 2 and not net.residual.any()
+    return Session(net, L.Objective(float(l2_factor), bool(per_row)), opt, progress, schedule,
+                   data, L.buffers_struct(net.sizes, net.theta.dtype, batch_rows, best,
+                                          config.GEMM_LOOP_MAX),
+                   L.history_struct(num_iters, n_epochs),
+                   L.train_two_layer if two_layer else L.train_layers)
+
+
+def history(s, n_iters):
+    """The histories of a session's first ``n_iters`` iterations, as lists."""
+    n_epochs = int(s.progress.epochs[0])
+    return {"loss_history": s.history.loss[:n_iters].tolist(),
+            "train_acc_history": s.history.train_acc[:n_epochs].tolist(),
+            "val_acc_history": s.history.val_acc[:n_epochs].tolist()}
+
+
+def run(s, draw, start, stop, *, callback=None, callback_every=0, verbose=False,
+        num_iters=None):
+    """Run iterations ``start .. stop - 1`` of session ``s``.
+
+    ``draw(it, k)`` returns ``(idx, lens)``: (k, B) int64 minibatch rows and
+    (k,) rows used, for iterations ``it .. it + k - 1``. ``callback(it,
+    loss)`` is called after iterations ``it`` with ``(it + 1) %
+    callback_every == 0`` and after the last; ``verbose`` prints every 100th
+    loss as the course's loop does (``num_iters`` for its "/ total").
+    """
+    step0 = float(s.progress.step[0])
+    total = stop if num_iters is None else num_iters
+    cap = max(1, CHUNK_ROWS // s.batch_rows)
+    k = _first_chunk(s)
+    it = start
+    try:
+        while it < stop:
+            k = min(k, cap, stop - it)
+            if callback is not None and callback_every:
+                k = min(k, callback_every - (it - start) % callback_every)
+            idx, lens = draw(it, k)
+            t0 = time.perf_counter()
+            status = s.loop(s.net, s.objective, s.optimizer, s.progress, s.schedule, s.data,
+                            np.ascontiguousarray(idx, np.int64),
+                            np.ascontiguousarray(lens, np.int64), it, s.buffers, s.history)
+            elapsed = time.perf_counter() - t0
+            end = it + k if status < 0 else status
+            if verbose:
+                for i in range(-(-it // 100) * 100, end, 100):
+                    print("iteration %d / %d: loss %f" % (i, total, s.history.loss[i]))
+            if status >= 0:
+                raise TrainingDiverged(
+                    f"training diverged: the loss at iteration {status} is not finite; "
+                    + _kept(status) + " (try a smaller learning rate)", history(s, status))
+            it = end
+            if callback is not None and (it == stop or (callback_every and
+                                                        (it - start) % callback_every == 0)):
+                callback(it - 1, float(s.history.loss[it - 1]))
+            # Grow towards CHUNK_SECONDS of work, at most 8x at a time (the
+            # first chunk also pays for dispatch, or compiling).
+            k = max(1, min(8 * k, int(k * CHUNK_SECONDS / max(elapsed, 1e-9))))
+    except KeyboardInterrupt:
+        done = start + int(s.progress.step[0] - step0)
+        raise TrainingInterrupted(
+            f"training interrupted after iteration {done - 1}; the model keeps the parameters "
+            f"of that iteration", history(s, done)) from None
+    if stop > start and L.restore_if_nonfinite(s.net.theta, s.optimizer.backup):
+        raise TrainingDiverged(
+            f"training diverged: the update of iteration {stop - 1} made parameters NaN or "
+            f"Inf; the model keeps the parameters of iteration {stop - 1}, the last with a "
+            "finite loss (try a smaller learning rate)", history(s, stop))
+
+
+def _first_chunk(s):
+    """Iterations of the first chunk: about a fifth of CHUNK_SECONDS at an
+    optimistic 50 GFLOP/s (a step's products take 6 B sum(fan_in fan_out)
+    flops), so that short calls run in one chunk and a step of a large net
+    is not repeated blind before it has been timed."""
+    sizes = s.net.sizes
+    flops = 6.0 * s.batch_rows * float(np.dot(sizes[:-1], sizes[1:]))
+    return max(1, int(0.2 * CHUNK_SECONDS * 50e9 / max(flops, 1.0)))
+
+
+def _kept(it):
+    if it == 0:
+        return "the model keeps the parameters it had before this iteration"
+    return f"the model keeps the parameters of iteration {it - 1}, the last with a finite loss"
+
+
+def keep_best(s):
+    """Put the parameters of the best validation accuracy back, if any were kept."""
+    if s.buffers.best.size and s.progress.best_val[0] >= 0:
+        s.net.theta[:] = s.buffers.best
+
+
+def precompile(dtypes=("float64", "float32")):
+    """Compile (or load from the cache) every kernel a training call, a
+    prediction and a loss use, for each dtype, drawing nothing from
+    ``np.random``. Call it before timing, or before starting worker
+    processes: several processes compiling into one cache at once can race."""
+    from .mlp import MLP
+    rng = np.random.default_rng(0)
+    for dtype in dtypes:
+        X = rng.standard_normal((6, 3)).astype(dtype)
+        y = np.array([0, 1, 0, 1, 1, 0])
+        for sizes in ([3, 4, 2], [3, 4, 4, 2]):
+            model = MLP(sizes, dtype=dtype, seed=0)
+            model.train(X, y, X, y, num_iters=2, batch_size=3)
+            model.predict(X)
+            model.loss(X, y, reg=0.1)

@@ -4,9 +4,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow
 def test_quick_runner_writes_figures_json_and_chart(tmp_path):
     out = subprocess.run([sys.executable, "-m", "fusednet", "bench", "--quick", "--shapes", "toy",
                           "--repeats", "1", "--out", str(tmp_path)],
@@ -40,6 +43,7 @@ def test_runner_refuses_unknown_shapes():
     assert out.returncode == 2 and "unknown shapes ['huge']" in out.stderr
 
 
+@pytest.mark.slow
 def test_benchmark_suite_runs_once_per_benchmark():
     out = subprocess.run([sys.executable, "-m", "pytest", "bench/suite", "-q", "-k", "toy",
                           "--benchmark-disable", "-p", "no:cacheprovider"],

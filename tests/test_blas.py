@@ -90,6 +90,7 @@ def train_in_subprocess(**env):
     return json.loads(out)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not NUMPY_WHEEL_OPENBLAS, reason="needs NumPy's pip-wheel OpenBLAS")
 def test_scipy_blas_fallback_trains_to_the_same_losses():
     ours = train_in_subprocess()

@@ -7,6 +7,7 @@ import textwrap
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import pytest
 
 from fusednet.net import MLP
 
@@ -32,6 +33,7 @@ def test_threads_training_at_once_do_not_change_each_others_results():
     assert all(same(a, b) for a, b in zip(serial, threaded))
 
 
+@pytest.mark.slow
 def test_threads_under_the_workqueue_layer():
     # workqueue aborts the process on concurrent parallel launches; our
     # kernels never launch one, so threads are safe under every layer.
@@ -52,6 +54,7 @@ def test_threads_under_the_workqueue_layer():
     assert out.stdout.strip() == "True"
 
 
+@pytest.mark.slow
 def test_fork_based_processes_after_the_parent_trained():
     serial = [train(s) for s in range(3)]       # the parent has compiled and run
     with multiprocessing.get_context("fork").Pool(2) as pool:

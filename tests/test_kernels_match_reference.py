@@ -8,7 +8,7 @@ seeds = st.integers(0, 2**32 - 1)
 
 from fusednet import kernels
 from fusednet.kernels import reference
-from conftest import (DTYPES, TOL, assert_all_match, assert_matches, scaled_error, upcast,
+from helpers import (DTYPES, TOL, assert_all_match, assert_matches, scaled_error, upcast,
                       with_layout)
 
 ACTIVATIONS = ["relu", "tanh", "sigmoid", "identity"]

@@ -5,14 +5,7 @@ import pytest
 from fusednet.kernels import loop, optim
 from fusednet.net import MLP, TrainingDiverged, TwoLayerNet, parameter_count
 from fusednet.net.gradcheck import eval_numerical_gradient, rel_error
-from conftest import norm_rel_error
-
-
-def blobs(n=240, d=10, c=3, seed=0):
-    rng = np.random.default_rng(seed)
-    centers = 2.5 * rng.standard_normal((c, d))
-    y = rng.integers(0, c, n)
-    return centers[y] + rng.standard_normal((n, d)), y
+from helpers import blobs, norm_rel_error
 
 
 @pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])

@@ -6,7 +6,12 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from fusednet import kernels
+
+# Every test here starts processes, most of them compiling from cold.
+pytestmark = pytest.mark.slow
 
 ROOT = Path(kernels.__file__).resolve().parent.parent
 

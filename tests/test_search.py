@@ -5,16 +5,7 @@ import pytest
 
 from fusednet import net
 from fusednet.net.search import best_net
-
-
-def data(seed=0, n=160, d=8, c=3):
-    rng = np.random.default_rng(seed)
-    centers = 2 * rng.standard_normal((c, d))
-    y = rng.integers(0, c, n)
-    yv = rng.integers(0, c, n // 2)
-    return dict(X_train=centers[y] + rng.standard_normal((n, d)), y_train=y,
-                X_val=centers[yv] + rng.standard_normal((n // 2, d)), y_val=yv)
-
+from helpers import blob_split
 
 GRID = dict(hidden_sizes=[6, 12], learning_rates=[1e-2, 1e-1], regs=[1e-4, 1e-2], decays=[0.95])
 KW = dict(num_iters=40, batch_size=32, seed=3)
@@ -27,7 +18,7 @@ def comparable(results):
 
 @pytest.fixture(scope="module")
 def serial():
-    return net.search(data(), **GRID, **KW)
+    return net.search(blob_split(), **GRID, **KW)
 
 
 def test_search_ranks_every_setting_by_validation_accuracy(serial):
@@ -35,30 +26,33 @@ def test_search_ranks_every_setting_by_validation_accuracy(serial):
     accs = [r["val_acc"] for r in serial]
     assert accs == sorted(accs, reverse=True)
     best = best_net(serial[0])
-    d = data()
+    d = blob_split()
     assert np.mean(best.predict(d["X_val"]) == d["y_val"]) == serial[0]["val_acc"]
 
 
+@pytest.mark.slow
 def test_worker_processes_give_the_serial_results(serial):
-    assert comparable(net.search(data(), **GRID, **KW, n_jobs=2)) == comparable(serial)
+    assert comparable(net.search(blob_split(), **GRID, **KW, n_jobs=2)) == comparable(serial)
 
 
+@pytest.mark.slow
 def test_dask_cluster_gives_the_serial_results(serial):
     from dask.distributed import Client, LocalCluster
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                       dashboard_address=None) as cluster, Client(cluster):
-        on_dask = net.search(data(), **GRID, **KW, n_jobs=2, backend="dask")
+        on_dask = net.search(blob_split(), **GRID, **KW, n_jobs=2, backend="dask")
     assert comparable(on_dask) == comparable(serial)
 
 
+@pytest.mark.slow
 def test_find_best_net_in_parallel_equals_serial():
     grid = lambda: ([1e-2, 1e-1], [6, 12], [1e-3], [0.9])  # noqa: E731
-    a = net.find_best_net(data(), grid, num_iters=30, batch_size=32)
-    b = net.find_best_net(data(), grid, num_iters=30, batch_size=32, n_jobs=2)
+    a = net.find_best_net(blob_split(), grid, num_iters=30, batch_size=32)
+    b = net.find_best_net(blob_split(), grid, num_iters=30, batch_size=32, n_jobs=2)
     assert a[1] == b[1] and a[2] == b[2]
     np.testing.assert_array_equal(a[0].params["W1"], b[0].params["W1"])
 
 
 def test_empty_grid_is_refused():
     with pytest.raises(ValueError, match="the search grid is empty"):
-        net.search(data(), [], [1e-2], [1e-3])
+        net.search(blob_split(), [], [1e-2], [1e-3])

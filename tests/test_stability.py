@@ -4,7 +4,7 @@ import pytest
 
 from fusednet import kernels
 from fusednet.kernels import reference
-from conftest import assert_all_match, upcast
+from helpers import assert_all_match, upcast
 
 
 @pytest.mark.parametrize("dtype, size", [(np.float64, 1e4), (np.float32, 100.0)])

@@ -3,9 +3,10 @@ import numpy as np
 import pytest
 
 from fusednet import kernels
+from fusednet.kernels import reference
 from fusednet.net import parameter_count
 from fusednet.net.gradcheck import eval_numerical_gradient, rel_error
-from conftest import norm_rel_error
+from helpers import assert_matches, norm_rel_error
 
 
 def one(v):
@@ -114,28 +115,35 @@ def test_toy_net_4_10_3_on_5_inputs_gives_the_notebook_numbers():
         assert rel_error(numeric, grad) < 1e-8  # "less than 1e-8 or so"
 
 
-def test_net_30_1024_512_1_has_557057_learnable_parameters():
+def test_net_30_1024_512_1_has_557057_parameters_whose_gradients_match_the_reference():
     # (30*1024 + 1024) + (1024*512 + 512) + (512*1 + 1) = 31744 + 524800 + 513.
     sizes = [30, 1024, 512, 1]
     assert parameter_count(sizes) == 557_057
-    # Every one of them receives a gradient from the kernels' backward passes.
+    # Each of them gets its gradient from the kernels' backward passes, equal
+    # to the plain NumPy reference's (float64-tight).
     rng = np.random.default_rng(3)
     X = rng.standard_normal((8, 30))
-    layers = [(rng.standard_normal((i, o)) / np.sqrt(i), np.zeros(o)) for i, o in zip(sizes, sizes[1:])]
+    layers = [(rng.standard_normal((i, o)) / np.sqrt(i), 0.1 * rng.standard_normal(o))
+              for i, o in zip(sizes, sizes[1:])]
     acts = ["relu", "relu", "identity"]
-    inputs, outputs = [], []
-    a = X
+    inputs, outputs, a = [], [], X
     for (W, b), act in zip(layers, acts):
         inputs.append(a)
         a = kernels.affine_act_forward(a, W, b, act)
+        assert_matches(a, reference.affine_act_forward(inputs[-1], W, b, act), np.float64)
         outputs.append(a)
-    dout = np.ones_like(a) / len(a)
-    count = 0
-    for (W, b), act, x_in, a_out in reversed(list(zip(layers, acts, inputs, outputs))):
-        dout, dW, db = kernels.affine_act_backward(dout, x_in, W, a_out, act)
-        assert dW.shape == W.shape and db.shape == b.shape
-        count += dW.size + db.size
-    assert count == 557_057
+    d_ours = d_ref = rng.standard_normal(a.shape) / len(a)
+    got, want = [], []
+    for (W, b), act, x, out in reversed(list(zip(layers, acts, inputs, outputs))):
+        d_ours, dW, db = kernels.affine_act_backward(d_ours, x, W, out, act)
+        d_ref, dW_r, db_r = reference.affine_act_backward(d_ref, x, W, out, act)
+        assert_matches(d_ours, d_ref, np.float64)
+        got += [dW, db]
+        want += [dW_r, db_r]
+    assert sum(g.size for g in got) == 557_057
+    for g, w in zip(got, want):
+        assert_matches(g, w, np.float64)
+    assert all(np.abs(g).max() > 0 for g in got)   # no layer left with an all-zero gradient
 
 
 def test_softmax_gradient_needs_the_full_jacobian_not_its_diagonal():

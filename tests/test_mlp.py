@@ -251,4 +251,4 @@ def test_one_two_and_three_layer_nets_train_and_match_their_gradients(sizes, res
     _, grads = model.loss(Xs, ys, reg=1e-3)
     f = lambda _: model.loss(Xs, ys, reg=1e-3)[0]  # noqa: E731
     for name, grad in grads.items():
-        assert rel_error(eval_numerical_gradient(f, model.params[name], verbose=False), grad) < 1e-6
+        assert norm_rel_error(eval_numerical_gradient(f, model.params[name], verbose=False), grad) < 1e-8

@@ -3,7 +3,7 @@ epoch-boundary accuracies and learning-rate decay, with no Python per step.
 
 Its inputs are the named structures below, each built by one function
 (``fusednet.net.training`` builds them for every caller). Two loops share the
-per-iteration bookkeeping (:func:`_after_step`, inlined): ``train_two_layer``
+per-iteration bookkeeping (:func:`_step`, :func:`_epoch_boundary`): ``train_two_layer``
 runs the fused two-layer kernel on views made once per call, ``train_layers``
 the general kernel of any depth. Which one runs is decided in Python, once.
 
@@ -167,36 +167,38 @@ def _gather(X, y, idx, n, Xb, yb):
             Xb[i, j] = X[r, j]
 
 
-@njit(inline="always", **JIT)
+@njit(**JIT)
 def _l2_factor(objective, n):
     return objective.c / n if objective.per_row else objective.c
 
 
-@njit(inline="always", **JIT)
-def _after_step(it, n, loss, net, opt, progress, schedule, data, buf, hist):
-    """Record the loss, update, and at an epoch boundary record the
-    accuracies and decay the learning rate."""
+@njit(**JIT)
+def _step(it, loss, net, opt, progress, hist):
+    """Record iteration ``it``'s loss and update the parameters."""
     hist.loss[it] = loss
     progress.step[0] += 1
     update(net.theta, net.grad, opt.s1, opt.s2, opt.backup, opt.rule, progress.lr[0],
            opt.p1, opt.p2, opt.eps, progress.step[0])
-    if schedule.epoch_len > 0 and it % schedule.epoch_len == 0:
-        e = progress.epochs[0]
-        B = buf.Xb.shape[0]
-        hist.train_acc[e] = count_correct(net.theta, net.sizes, net.w_off, net.codes,
-                                          net.residual, buf.Xb[:n], buf.yb[:n], buf.acts, B,
-                                          buf.loop_max) / n
-        val = count_correct(net.theta, net.sizes, net.w_off, net.codes, net.residual,
-                            data.X_val, data.y_val, buf.acts, B,
-                            buf.loop_max) / max(data.X_val.shape[0], 1)
-        hist.val_acc[e] = val
-        if val > progress.best_val[0]:
-            progress.best_val[0] = val
-            if buf.best.size:
-                buf.best[:] = net.theta
-        progress.epochs[0] = e + 1
-        if (e + 1) % schedule.decay_every == 0:
-            progress.lr[0] *= schedule.decay
+
+
+@njit(**JIT)
+def _epoch_boundary(n, net, progress, schedule, data, buf, hist):
+    """Record the minibatch's (first n rows of buf) and the validation
+    accuracy, keep the best parameters, and decay the learning rate."""
+    e = progress.epochs[0]
+    B = buf.Xb.shape[0]
+    hist.train_acc[e] = count_correct(net.theta, net.sizes, net.w_off, net.codes, net.residual,
+                                      buf.Xb[:n], buf.yb[:n], buf.acts, B, buf.loop_max) / n
+    val = count_correct(net.theta, net.sizes, net.w_off, net.codes, net.residual, data.X_val,
+                        data.y_val, buf.acts, B, buf.loop_max) / max(data.X_val.shape[0], 1)
+    hist.val_acc[e] = val
+    if val > progress.best_val[0]:
+        progress.best_val[0] = val
+        if buf.best.size:
+            buf.best[:] = net.theta
+    progress.epochs[0] = e + 1
+    if (e + 1) % schedule.decay_every == 0:
+        progress.lr[0] *= schedule.decay
 
 
 @njit(**JIT)
@@ -213,7 +215,9 @@ def train_layers(net, objective, opt, progress, schedule, data, idx, lens, it0, 
             if it > 0:
                 net.theta[:] = opt.backup
             return it
-        _after_step(it, n, loss, net, opt, progress, schedule, data, buf, hist)
+        _step(it, loss, net, opt, progress, hist)
+        if schedule.epoch_len > 0 and it % schedule.epoch_len == 0:
+            _epoch_boundary(n, net, progress, schedule, data, buf, hist)
     return -1
 
 
@@ -241,7 +245,9 @@ def train_two_layer(net, objective, opt, progress, schedule, data, idx, lens, it
             if it > 0:
                 theta[:] = opt.backup
             return it
-        _after_step(it, n, loss, net, opt, progress, schedule, data, buf, hist)
+        _step(it, loss, net, opt, progress, hist)
+        if schedule.epoch_len > 0 and it % schedule.epoch_len == 0:
+            _epoch_boundary(n, net, progress, schedule, data, buf, hist)
     return -1
 
 

@@ -272,8 +272,7 @@ class MLP:
         if sampling == "replacement":
             B = batch_size
             epoch_len = max(N // B, 1)
-            lens = np.full(max(1, training.CHUNK_ROWS // B), B, np.int64)
-            draw = lambda it, k: (self._draw(N, k, B), lens[:k])  # noqa: E731
+            draw = lambda it, k: (self._draw(N, k, B), np.full(k, B, np.int64))  # noqa: E731
         else:
             B = min(batch_size, N)
             epoch_len = -(-N // B)

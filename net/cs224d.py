@@ -16,7 +16,7 @@ which updates the word vectors) give the course's tanh window model.
 import numpy as np
 
 from .. import kernels
-from ..kernels.checks import as_reg
+from ..kernels.checks import as_labels, as_reg
 
 
 def _dimensions(dimensions):
@@ -74,9 +74,10 @@ def forward_backward_prop(data, labels, params, dimensions, *, activation="sigmo
         raise ValueError("data is empty; expected at least one row")
     if data.dtype != params.dtype:
         data = data.astype(params.dtype)
+    labels = as_labels("labels", np.asarray(labels), M, W2.shape[1])
     # The kernel takes the mean over rows: a strength reg / M on the mean is
     # reg on the sum, once the cost and gradients are scaled by M.
-    out = kernels.two_layer_loss(W1, b1, W2, b2, data, np.asarray(labels), as_reg(reg) / M,
+    out = kernels.two_layer_loss(W1, b1, W2, b2, data, labels, as_reg(reg) / M,
                                  activation=activation, l2="half", need_dX=need_dX)
     grad = np.concatenate([g.reshape(-1) for g in out[1:5]])
     grad *= M

@@ -150,6 +150,8 @@ def two_layer_loss(W1, b1, W2, b2, X, y, reg=0.0, workspace=None, *,
                            config.GEMM_LOOP_MAX,
                            ws.h, ws.dh, ws.scores, ws.dW1, ws.db1, ws.dW2, ws.db2,
                            ws.dX, ws.row_loss, ws.col_acc)
-    # Bias gradients in the caller's bias shapes.
-    grads = (float(loss), ws.dW1, ws.db1.reshape(b1_shape), ws.dW2, ws.db2.reshape(b2_shape))
+    # Bias gradients in the caller's bias shapes (the workspace's own arrays for (H,) biases).
+    db1 = ws.db1 if len(b1_shape) == 1 else ws.db1.reshape(b1_shape)
+    db2 = ws.db2 if len(b2_shape) == 1 else ws.db2.reshape(b2_shape)
+    grads = (float(loss), ws.dW1, db1, ws.dW2, db2)
     return grads + (ws.dX[:N],) if need_dX else grads

@@ -8,7 +8,8 @@ fully-connected nets on the CPU.
 The repository's folders map into this one package: ``kernels/`` is
 ``fusednet.kernels``, ``net/`` is ``fusednet.net``, ``scripts/`` is
 ``fusednet.scripts`` (the ``fusednet`` command), ``bench/`` is
-``fusednet.bench`` (the benchmark runner).
+``fusednet.bench`` (the benchmark runner). ``fusednet.cs231n``,
+``fusednet.eecs498`` and ``fusednet.cs224d`` hold each course's names.
 """
 __version__ = "0.1.0"
 
@@ -26,7 +27,7 @@ def __getattr__(name):
     if name in _FROM_NET:
         from . import net
         return getattr(net, name)
-    if name in ("kernels", "net", "scripts", "bench"):
+    if name in ("kernels", "net", "scripts", "bench", "cs224d", "cs231n", "eecs498"):
         import importlib
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'fusednet' has no attribute {name!r}")

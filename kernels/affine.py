@@ -7,7 +7,7 @@ from numba import njit
 
 from . import config
 from .activations import IDENTITY, activation_code
-from .checks import as_input, as_output, float_dtype
+from .checks import as_bias, as_input, as_output, float_dtype
 from .config import JIT
 from .epilogues import add_into, bias_act, grad_colsum
 from .matmul import matmul
@@ -34,7 +34,7 @@ def _layer_inputs(X, W, b):
     W = as_input("W", W, 2, dtype)
     D, M = W.shape
     X = as_input("X", X, 2, dtype, (None, D))
-    b = as_input("b", b, 1, dtype, (M,))
+    b, _ = as_bias("b", b, dtype, M)   # (M,) or (1, M)
     return X, W, b
 
 

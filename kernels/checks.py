@@ -95,9 +95,16 @@ def check_shape(name, a, ndim, shape=None):
 
 
 def as_labels(name, y, n, num_classes):
-    """Integer labels y (n,) in [0, num_classes), as a C-contiguous intp array."""
+    """Class labels as a C-contiguous intp array (n,) in [0, num_classes).
+
+    ``y`` holds integer labels (n,), or one-hot rows (n, num_classes) (any
+    numeric or bool dtype, each row one 1 and zeros elsewhere), which become
+    the index of each row's 1.
+    """
     if not isinstance(y, np.ndarray):
         raise TypeError(f"{name} must be a NumPy array of integer labels, got {type(y).__name__}")
+    if y.ndim == 2:
+        return _onehot_labels(name, y, n, num_classes)
     if y.dtype.kind not in "iu":
         raise TypeError(f"{name} must hold integer class labels, got dtype {y.dtype}")
     check_shape(name, y, 1, (n,))
@@ -108,6 +115,35 @@ def as_labels(name, y, n, num_classes):
             f"{name} must hold labels in [0, {num_classes}); found {y[bad]} at index {bad}"
         )
     return y
+
+
+def _onehot_labels(name, y, n, num_classes):
+    """The class index of each one-hot row of y (n, num_classes)."""
+    if y.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold one-hot rows of numbers, got dtype {y.dtype}")
+    if y.shape != (n, num_classes):
+        raise ValueError(f"{name} has shape {y.shape}; expected integer labels ({n},) "
+                         f"or one-hot rows ({n}, {num_classes})")
+    ones = y == 1
+    bad = ~(ones | (y == 0)).all(axis=1) | (np.count_nonzero(ones, axis=1) != 1)
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise ValueError(f"{name} holds one-hot rows (N, C) but row {row} is {y[row].tolist()}; "
+                         f"each row must have exactly one 1 and zeros elsewhere")
+    return np.ascontiguousarray(np.argmax(ones, axis=1), dtype=np.intp)
+
+
+def as_bias(name, b, dtype, width):
+    """``(b1d, shape)``: a bias of shape (width,) or (1, width) as a checked
+    1-d array (see :func:`as_input`), and the caller's shape, for returning
+    its gradient in the same shape."""
+    if isinstance(b, np.ndarray) and b.ndim == 2 and b.shape[0] == 1:
+        shape = b.shape
+        check_shape(name, b, 2, (1, width))
+        b = b.reshape(width)
+    else:
+        shape = (width,)
+    return as_input(name, b, 1, dtype, (width,)), shape
 
 
 def as_output(name, out, shape, dtype, inputs=()):

@@ -15,7 +15,7 @@ def softmax_loss(scores, y, dscores=None):
     Parameters
     ----------
     scores : (N, C) float32 or float64 array of logits.
-    y : (N,) integer labels in [0, C).
+    y : (N,) integer labels in [0, C), or (N, C) one-hot rows.
     dscores : optional (N, C) C-contiguous buffer of scores' dtype.
 
     Returns

@@ -18,7 +18,7 @@ from numba import njit
 
 from . import config
 from .activations import IDENTITY, activation_code
-from .checks import as_input, as_labels, float_dtype, l2_scale
+from .checks import as_bias, as_input, as_labels, float_dtype, l2_scale
 from .config import JIT
 from .epilogues import bias_act, grad_colsum, l2_fold, softmax_xent
 from .matmul import matmul
@@ -104,9 +104,10 @@ def two_layer_loss(W1, b1, W2, b2, X, y, reg=0.0, workspace=None, *,
 
     Parameters
     ----------
-    W1 : (D, H), b1 : (H,), W2 : (H, C), b2 : (C,): float32 or float64; W1's
-        dtype decides and the others must share it.
-    X : (N, D) inputs. y : (N,) integer labels in [0, C).
+    W1 : (D, H), b1 : (H,) or (1, H), W2 : (H, C), b2 : (C,) or (1, C):
+        float32 or float64; W1's dtype decides and the others must share it.
+        db1 and db2 come back in the shapes of b1 and b2.
+    X : (N, D) inputs. y : (N,) integer labels in [0, C), or (N, C) one-hot rows.
     reg : L2 strength; biases are never regularized.
     workspace : optional :class:`TwoLayerWorkspace`; with it nothing is
         allocated and the returned gradients are its buffers.
@@ -125,10 +126,10 @@ def two_layer_loss(W1, b1, W2, b2, X, y, reg=0.0, workspace=None, *,
     dtype = float_dtype("W1", W1)
     W1 = as_input("W1", W1, 2, dtype)
     D, H = W1.shape
-    b1 = as_input("b1", b1, 1, dtype, (H,))
+    b1, b1_shape = as_bias("b1", b1, dtype, H)   # (H,) or (1, H)
     W2 = as_input("W2", W2, 2, dtype, (H, None))
     C = W2.shape[1]
-    b2 = as_input("b2", b2, 1, dtype, (C,))
+    b2, b2_shape = as_bias("b2", b2, dtype, C)
     X = as_input("X", X, 2, dtype, (None, D))
     N = X.shape[0]
     y = as_labels("y", y, N, C)
@@ -149,5 +150,8 @@ def two_layer_loss(W1, b1, W2, b2, X, y, reg=0.0, workspace=None, *,
                            config.GEMM_LOOP_MAX,
                            ws.h, ws.dh, ws.scores, ws.dW1, ws.db1, ws.dW2, ws.db2,
                            ws.dX, ws.row_loss, ws.col_acc)
-    grads = (float(loss), ws.dW1, ws.db1, ws.dW2, ws.db2)
+    # Bias gradients in the caller's bias shapes (the workspace's own arrays for (H,) biases).
+    db1 = ws.db1 if len(b1_shape) == 1 else ws.db1.reshape(b1_shape)
+    db2 = ws.db2 if len(b2_shape) == 1 else ws.db2.reshape(b2_shape)
+    grads = (float(loss), ws.dW1, db1, ws.dW2, db2)
     return grads + (ws.dX[:N],) if need_dX else grads

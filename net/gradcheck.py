@@ -1,8 +1,12 @@
-"""Numerical gradients for users' own regression tests (CS231n helper names).
+"""Numerical gradients for users' own regression tests: CS231n's
+``gradient_check`` helpers, with the course's names, arguments, printing and
+sampling.
 
 All differences are centred: ``(f(x + h) - f(x - h)) / 2h``, with ``x``
 perturbed in place and restored, so ``f`` must read ``x`` when called.
 """
+import random
+
 import numpy as np
 
 
@@ -49,21 +53,50 @@ def eval_numerical_gradient_array(f, x, df, h=1e-5):
     return grad
 
 
-def grad_check_sparse(f, x, analytic_grad, num_checks=10, h=1e-5, seed=None):
-    """Compare ``analytic_grad`` with centred differences at random entries.
+def eval_numerical_gradient_blobs(f, inputs, output, h=1e-5):
+    """Numerical gradients for a function of blobs, objects with ``vals`` and
+    ``diffs`` arrays.
 
-    Prints one line per entry, as the course helper does, and returns the
-    relative errors. ``seed`` picks the entries (``np.random`` when None).
+    ``f(*inputs, output)`` writes its result into ``output.vals``; the
+    upstream gradient is ``output.diffs``. Returns one array per input blob,
+    shaped as its ``diffs``: the gradient of ``sum(output.vals *
+    output.diffs)`` with respect to that blob's ``vals``.
     """
-    pick = np.random if seed is None else np.random.default_rng(seed)
-    errors = []
+    inputs = tuple(inputs)
+    numeric = []
+    for blob in inputs:
+        def read(_):
+            f(*(inputs + (output,)))
+            return output.vals
+        numeric.append(eval_numerical_gradient_array(read, blob.vals, output.diffs, h)
+                       .astype(np.asarray(blob.diffs).dtype, copy=False))
+    return numeric
+
+
+def eval_numerical_gradient_net(net, inputs, output, h=1e-5):
+    """:func:`eval_numerical_gradient_blobs` of ``net.forward()``, a net that
+    reads its input blobs and writes its output blob itself."""
+    return eval_numerical_gradient_blobs(lambda *blobs: net.forward(), inputs, output, h=h)
+
+
+def grad_check_sparse(f, x, analytic_grad, num_checks=10, h=1e-5, *, seed=None):
+    """Compare ``analytic_grad`` with centred differences at ``num_checks``
+    random entries of ``x``, printing one line per entry as the course's
+    helper does; returns None, as it does.
+
+    The entries are drawn as the course draws them, ``random.randrange(m)``
+    for each dimension m of ``x`` from Python's ``random`` module, so a
+    notebook's later ``np.random`` draws are untouched; ``seed`` draws them
+    from a private ``random.Random(seed)`` instead. The relative error is
+    ``|numerical - analytic| / (|numerical| + |analytic|)`` (nan where both
+    are 0).
+    """
+    pick = random if seed is None else random.Random(seed)
     for _ in range(num_checks):
-        ix = tuple(int(pick.integers(m)) if seed is not None else int(pick.randint(m))
-                   for m in x.shape)
+        ix = tuple([pick.randrange(m) for m in x.shape])
         plus, minus = _centred(f, x, ix, h)
-        numeric = float(plus - minus) / (2 * h)
-        analytic = analytic_grad[ix]
-        err = abs(numeric - analytic) / max(1e-8, abs(numeric) + abs(analytic))
-        errors.append(err)
-        print(f"numerical: {numeric:f} analytic: {analytic:f}, relative error: {err:e}")
-    return errors
+        numerical = np.float64((plus - minus) / (2 * h))
+        analytic = np.float64(analytic_grad[ix])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            error = abs(numerical - analytic) / (abs(numerical) + abs(analytic))
+        print("numerical: %f analytic: %f, relative error: %e" % (numerical, analytic, error))

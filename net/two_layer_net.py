@@ -2,6 +2,7 @@
 import numpy as np
 
 from .. import kernels
+from ..kernels.checks import l2_scale
 from .mlp import MLP
 
 
@@ -14,11 +15,20 @@ class TwoLayerNet(MLP):
     classic solution's numbers. Training draws minibatches from
     ``np.random`` too (``np.random.choice(N, batch_size)`` per iteration,
     drawn in chunks up front, which gives the same stream).
+
+    ``l2`` sets the L2 convention of :meth:`loss` and :meth:`train`: 'full'
+    (``reg * sum(W**2)``, CS231n 2017 on) or 'half' (``0.5 * reg *
+    sum(W**2)``, CS231n 2016; see :class:`TwoLayerNet2016`).
     """
 
-    def __init__(self, input_size, hidden_size, output_size, std=1e-4, *, dtype=np.float64):
+    #: The L2 convention when the constructor is not given one.
+    default_l2 = "full"
+
+    def __init__(self, input_size, hidden_size, output_size, std=1e-4, *, dtype=np.float64,
+                 l2=None):
         super().__init__([input_size, hidden_size, output_size], "relu", weight_scale=0.0,
                          dtype=dtype)
+        self.l2 = self._check_l2(self.default_l2 if l2 is None else l2)
         self.params["W1"][...] = std * np.random.randn(input_size, hidden_size)
         self.params["W2"][...] = std * np.random.randn(hidden_size, output_size)
 
@@ -30,10 +40,16 @@ class TwoLayerNet(MLP):
         net = cls.__new__(cls)
         MLP.__init__(net, [W1.shape[0], W1.shape[1], W2.shape[1]], "relu", weight_scale=0.0,
                      dtype=W1.dtype)
+        net.l2 = cls.default_l2
         for k in ("W1", "b1", "W2", "b2"):
             net.params[k] = params[k]
         net._sync_params()
         return net
+
+    @staticmethod
+    def _check_l2(l2):
+        l2_scale(0.0, l2)        # ValueError unless 'full' or 'half'
+        return l2
 
     @classmethod
     def load(cls, path, *, expect=None):
@@ -44,11 +60,13 @@ class TwoLayerNet(MLP):
                              f"residual={model.residual}, not a relu two-layer net")
         return cls.from_params(model.params)
 
-    def loss(self, X, y=None, reg=0.0, *, l2="full", need_dX=False):
+    def loss(self, X, y=None, reg=0.0, *, l2=None, need_dX=False):
         """Scores (N, C) when y is None, else ``(loss, grads)`` (and dX with
-        ``need_dX``). L2 is ``reg * sum(W**2)``; ``l2='half'`` for ``0.5 reg``."""
+        ``need_dX``). L2 is ``reg * sum(W**2)`` (``l2='full'``) or ``0.5 reg
+        sum(W**2)`` (``'half'``); None takes the net's ``l2``."""
         if y is None:
             return self.scores(X)
+        l2 = self._l2(l2)
         self._sync_params()
         X = self._inputs(X)
         p = self._views
@@ -57,11 +75,31 @@ class TwoLayerNet(MLP):
         grads = dict(zip(("W1", "b1", "W2", "b2"), out[1:5]))
         return (out[0], grads, out[5]) if need_dX else (out[0], grads)
 
+    def _l2(self, l2):
+        # Nets unpickled from before the switch existed have no l2 attribute.
+        return self._check_l2(l2) if l2 is not None else getattr(self, "l2", "full")
+
     def _draw(self, n_rows, count, batch):
         return np.random.choice(n_rows, (count, batch))
 
     def train(self, X, y, X_val, y_val, learning_rate=1e-3, learning_rate_decay=0.95,
               reg=5e-6, num_iters=100, batch_size=200, verbose=False, **options):
-        """The course's SGD loop, compiled; see :meth:`MLP.train` for ``options``."""
+        """The course's SGD loop, compiled; see :meth:`MLP.train` for ``options``
+        (``l2`` defaults to the net's)."""
+        options["l2"] = self._l2(options.get("l2"))
+        return super().train(X, y, X_val, y_val, learning_rate, learning_rate_decay, reg,
+                             num_iters, batch_size, verbose, **options)
+
+
+class TwoLayerNet2016(TwoLayerNet):
+    """CS231n 2016's ``TwoLayerNet``: L2 as ``0.5 * reg * sum(W**2)``
+    (gradient ``reg * W``) and ``train``'s default ``reg=1e-5``; otherwise
+    :class:`TwoLayerNet`. The 2016 notebook's one import line:
+    ``from fusednet.cs231n import TwoLayerNet2016 as TwoLayerNet``."""
+
+    default_l2 = "half"
+
+    def train(self, X, y, X_val, y_val, learning_rate=1e-3, learning_rate_decay=0.95,
+              reg=1e-5, num_iters=100, batch_size=200, verbose=False, **options):
         return super().train(X, y, X_val, y_val, learning_rate, learning_rate_decay, reg,
                              num_iters, batch_size, verbose, **options)

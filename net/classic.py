@@ -1,6 +1,11 @@
 """The classic vectorized NumPy TwoLayerNet of the course, written out plainly:
 the oracle of ``net.TwoLayerNet``'s tests (init, loss, gradients, train,
-predict) and the baseline of the training benchmarks."""
+predict) and the baseline of the training benchmarks.
+
+Its SGD loop is deliberately a second copy of the course loop, apart from the
+compiled driver (``net.training``) and from ``eecs498.nn_train``'s Python
+path: it is the independent reference they are checked against, so it shares
+no code with them."""
 import numpy as np
 
 

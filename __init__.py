@@ -20,6 +20,7 @@ _FROM_NET = {
     "MLP", "MLPClassifier", "TrainingDiverged", "TrainingInterrupted", "TwoLayerNet", "find_best_net", "gradcheck",
     "nn_forward_backward", "nn_forward_pass", "nn_get_search_params", "nn_predict", "nn_train",
     "parameter_count", "plot_history", "plot_weights", "precompile", "search",
+    "get_num_threads", "set_num_threads", "train_many",
 }
 
 
@@ -45,6 +46,7 @@ __all__ = [
     "TwoLayerNet",
     "__version__",
     "find_best_net",
+    "get_num_threads",
     "gradcheck",
     "nn_forward_backward",
     "nn_forward_pass",
@@ -56,4 +58,6 @@ __all__ = [
     "plot_weights",
     "precompile",
     "search",
+    "set_num_threads",
+    "train_many",
 ]

@@ -5,6 +5,7 @@ kernel; ``kernels.reference`` holds the same functions in plain NumPy, the
 oracle of the tests and the baseline of the benchmarks.
 """
 from . import config  # noqa: F401  (drops a stale cache before any kernel loads)
+from . import threads  # noqa: F401  (picks the threading layer before any parallel call)
 from . import blas  # noqa: F401  (registers the BLAS symbols the kernels call)
 from .activations import CODES as ACTIVATIONS
 from .affine import (

@@ -9,6 +9,8 @@ from .eecs498 import (
     nn_predict,
     nn_train,
 )
+from ..kernels.threads import get_num_threads, set_num_threads
+from .many import train_many
 from .mlp import MLP
 from .plots import plot_history, plot_weights
 from .search import search
@@ -32,6 +34,7 @@ __all__ = [
     "TrainingInterrupted",
     "TwoLayerNet",
     "find_best_net",
+    "get_num_threads",
     "gradcheck",
     "nn_forward_backward",
     "nn_forward_pass",
@@ -43,4 +46,6 @@ __all__ = [
     "plot_weights",
     "precompile",
     "search",
+    "set_num_threads",
+    "train_many",
 ]

@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..kernels import config
+from ..kernels import config, threads
 from ..kernels import loop as L
 from ..kernels.optim import hyper
 
@@ -119,20 +119,27 @@ def run(s, draw, start, stop, *, callback=None, callback_every=0, verbose=False,
     step0 = float(s.progress.step[0])
     total = stop if num_iters is None else num_iters
     cap = max(1, CHUNK_ROWS // s.batch_rows)
+    policy = threads.blas_policy(_flops(s))
     k = _first_chunk(s)
     it = start
+    first = True
     try:
         while it < stop:
-            k = min(k, cap, stop - it)
+            n_threads, probing = policy.next(time.perf_counter())
+            kk = min(max(1, int(k * threads.PROBE_FRACTION)) if probing else k, cap, stop - it)
             if callback is not None and callback_every:
-                k = min(k, callback_every - (it - start) % callback_every)
-            idx, lens = draw(it, k)
-            t0 = time.perf_counter()
-            status = s.loop(s.net, s.objective, s.optimizer, s.progress, s.schedule, s.data,
-                            np.ascontiguousarray(idx, np.int64),
-                            np.ascontiguousarray(lens, np.int64), it, s.buffers, s.history)
-            elapsed = time.perf_counter() - t0
-            end = it + k if status < 0 else status
+                kk = min(kk, callback_every - (it - start) % callback_every)
+            idx, lens = draw(it, kk)
+            with threads.blas_threads(n_threads):
+                t0 = time.perf_counter()
+                status = s.loop(s.net, s.objective, s.optimizer, s.progress, s.schedule, s.data,
+                                np.ascontiguousarray(idx, np.int64),
+                                np.ascontiguousarray(lens, np.int64), it, s.buffers, s.history)
+                elapsed = time.perf_counter() - t0
+            if not first:  # the first chunk of a call also pays for dispatch, or compiling
+                policy.record(n_threads, elapsed / kk, probing)
+            first = False
+            end = it + kk if status < 0 else status
             if verbose:
                 for i in range(-(-it // 100) * 100, end, 100):
                     print("iteration %d / %d: loss %f" % (i, total, s.history.loss[i]))
@@ -144,9 +151,9 @@ def run(s, draw, start, stop, *, callback=None, callback_every=0, verbose=False,
             if callback is not None and (it == stop or (callback_every and
                                                         (it - start) % callback_every == 0)):
                 callback(it - 1, float(s.history.loss[it - 1]))
-            # Grow towards CHUNK_SECONDS of work, at most 8x at a time (the
-            # first chunk also pays for dispatch, or compiling).
-            k = max(1, min(8 * k, int(k * CHUNK_SECONDS / max(elapsed, 1e-9))))
+            if not probing:
+                # Grow towards CHUNK_SECONDS of work, at most 8x at a time.
+                k = max(1, min(8 * kk, int(kk * CHUNK_SECONDS / max(elapsed, 1e-9))))
     except KeyboardInterrupt:
         done = start + int(s.progress.step[0] - step0)
         raise TrainingInterrupted(
@@ -159,14 +166,18 @@ def run(s, draw, start, stop, *, callback=None, callback_every=0, verbose=False,
             "finite loss (try a smaller learning rate)", history(s, stop))
 
 
+def _flops(s):
+    """Flops of one iteration's products: 6 B sum(fan_in fan_out)."""
+    sizes = s.net.sizes
+    return 6.0 * s.batch_rows * float(np.dot(sizes[:-1], sizes[1:]))
+
+
 def _first_chunk(s):
     """Iterations of the first chunk: about a fifth of CHUNK_SECONDS at an
     optimistic 50 GFLOP/s (a step's products take 6 B sum(fan_in fan_out)
     flops), so that short calls run in one chunk and a step of a large net
     is not repeated blind before it has been timed."""
-    sizes = s.net.sizes
-    flops = 6.0 * s.batch_rows * float(np.dot(sizes[:-1], sizes[1:]))
-    return max(1, int(0.2 * CHUNK_SECONDS * 50e9 / max(flops, 1.0)))
+    return max(1, int(0.2 * CHUNK_SECONDS * 50e9 / max(_flops(s), 1.0)))
 
 
 def _kept(it):

@@ -1,0 +1,257 @@
+"""Threads, in one place: Numba's threading layer, the one thread-count knob,
+and when a ``parallel=True`` kernel may run.
+
+Measured here (2 cores; see the README's Parallelism section):
+- Layer: ``tbb`` (the ``tbb`` wheel, loaded as below) is fork-safe and safe
+  under concurrent calls from Python threads, and its idle workers do not
+  spin against OpenBLAS's. ``omp`` spins (a GEMM + prange epilogue took 8 ms
+  against 0.56 ms) and aborts a forked child; ``workqueue`` aborts when two
+  Python threads enter a parallel region at once. The user's choice
+  (``NUMBA_THREADING_LAYER``) is respected; the unsafe cases below then run
+  the serial kernels instead, with one warning.
+- ``pip install tbb`` alone is ignored by Numba in a virtual environment: its
+  ``libtbb.so.12`` is not on the loader's path. Opening it first with
+  ``RTLD_GLOBAL`` makes Numba's tbb pool load it.
+- Inside a parallel region BLAS must be single-threaded (a batched product
+  with BLAS threads inside prange ran 9.5 ms against 1.0 ms).
+"""
+import ctypes
+import os
+import sys
+import threading
+import warnings
+
+import numba
+
+#: Environment variable for the thread count (also ``set_num_threads``).
+ENV = "FUSEDNET_NUM_THREADS"
+
+
+def available_cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _load_tbb():
+    """Open the tbb wheel's library so Numba's tbb layer finds it; True if loaded."""
+    import site
+    prefixes = [sys.prefix, sys.base_prefix, site.getuserbase()]
+    for path in (os.path.join(p, "lib", "libtbb.so.12") for p in prefixes):
+        if os.path.exists(path):
+            try:
+                lib = ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+                if lib.TBB_runtime_interface_version() >= 12060:  # what Numba requires
+                    return True
+            except (OSError, AttributeError):
+                pass
+    return False
+
+
+def _choose_layer():
+    """``tbb`` when the user chose no layer and tbb loads; otherwise the
+    user's layer (tbb is loaded for it too, should it name or allow tbb)."""
+    tbb = _load_tbb()
+    if os.environ.get("NUMBA_THREADING_LAYER") or numba.config.THREADING_LAYER != "default":
+        return numba.config.THREADING_LAYER
+    if tbb:
+        numba.config.THREADING_LAYER = "tbb"
+        return "tbb"
+    # Without tbb: workqueue is fork-safe and does not spin; the lock below
+    # keeps two threads out of it at once.
+    numba.config.THREADING_LAYER = "workqueue"
+    return "workqueue"
+
+
+LAYER = _choose_layer()
+_pid = os.getpid()
+_used_in_pid = None
+_broken = False
+_region = threading.Lock()
+_warned = set()
+
+
+def _warn_once(key, message):
+    if key not in _warned:
+        _warned.add(key)
+        warnings.warn(f"fusednet: {message}; running the serial kernels instead", RuntimeWarning,
+                      stacklevel=3)
+
+
+def _initial_threads():
+    value = os.environ.get(ENV)
+    if value is None:
+        return min(available_cores(), numba.config.NUMBA_NUM_THREADS)
+    try:
+        n = int(value)
+    except ValueError:
+        raise ValueError(f"{ENV} must be a positive integer, got {value!r}") from None
+    if n < 1:
+        raise ValueError(f"{ENV} must be a positive integer, got {value!r}")
+    return min(n, available_cores(), numba.config.NUMBA_NUM_THREADS)
+
+
+_threads = _initial_threads()
+
+
+def get_num_threads():
+    """Threads fusednet's parallel kernels and its BLAS calls use at most."""
+    return _threads
+
+
+def set_num_threads(n):
+    """Use at most ``n`` threads (clamped to the cores this process may run
+    on and to ``NUMBA_NUM_THREADS``) in parallel kernels and in BLAS calls
+    made by the training loop. Also ``FUSEDNET_NUM_THREADS`` at import."""
+    global _threads
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    _threads = min(n, available_cores(), numba.config.NUMBA_NUM_THREADS)
+    return _threads
+
+
+class parallel_region:
+    """``with parallel_region() as ok:`` guards one call of a parallel kernel.
+
+    ``ok`` is False where a parallel call is not safe: one thread, a forked
+    child of a process whose ``omp`` pool had started, ``workqueue`` already
+    busy in another thread, or Numba's JIT disabled. Then the caller runs its
+    serial kernel. Inside, Numba uses :func:`get_num_threads` threads.
+    """
+
+    def __enter__(self):
+        global _used_in_pid
+        self.locked = False
+        if _threads < 2 or numba.config.DISABLE_JIT or _broken:
+            return False
+        if LAYER == "omp" and _used_in_pid is not None and _used_in_pid != os.getpid():
+            _warn_once("omp-fork", "the omp threading layer cannot run in a forked child")
+            return False
+        if LAYER == "workqueue" or LAYER == "default":
+            if not _region.acquire(blocking=False):
+                _warn_once("workqueue", "Numba's workqueue layer is busy in another thread")
+                return False
+            self.locked = True
+        _used_in_pid = os.getpid()
+        numba.set_num_threads(_threads)
+        return True
+
+    def __exit__(self, kind, value, tb):
+        global _broken
+        if self.locked:
+            _region.release()
+        if kind is ValueError and "threading layer" in str(value):
+            # The layer the user named cannot load (e.g. tbb not installed).
+            _broken = True
+            _warn_once("layer", f"Numba's threading layer {LAYER!r} did not load ({value})")
+        return False
+
+
+class _Blas:
+    """The thread count of the BLAS the kernels call (NumPy's OpenBLAS), set
+    directly: ~2 us a call, where a threadpoolctl context costs ~1 ms."""
+
+    def __init__(self):
+        self.lib = None
+        try:
+            from threadpoolctl import ThreadpoolController
+            from .blas import _numpy_blas_path
+            path = _numpy_blas_path()
+            for c in ThreadpoolController().lib_controllers:
+                if c.filepath == path:
+                    self.lib = c
+        except Exception:  # no threadpoolctl-visible BLAS: nothing to set
+            self.lib = None
+
+    def get(self):
+        return self.lib.get_num_threads() if self.lib is not None else 1
+
+    def set(self, n):
+        if self.lib is not None:
+            self.lib.set_num_threads(n)
+
+
+_blas = None
+
+
+def blas():
+    global _blas
+    if _blas is None:
+        _blas = _Blas()
+    return _blas
+
+
+class blas_threads:
+    """``with blas_threads(n):`` the kernels' BLAS runs n threads, then the
+    count before (the user's, or threadpoolctl's limit) comes back."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __enter__(self):
+        self.before = blas().get()
+        if self.n != self.before:
+            blas().set(self.n)
+        return self
+
+    def __exit__(self, *exc):
+        if self.n != self.before:
+            blas().set(self.before)
+        return False
+
+
+#: Seconds of training between two probes of the other BLAS thread count.
+PROBE_EVERY = 2.0
+#: A probe runs this fraction of a chunk's iterations.
+PROBE_FRACTION = 1 / 8
+
+
+class BlasPolicy:
+    """Chooses the BLAS thread count of each training chunk by measuring.
+
+    Two threads make the large products ~1.7x faster on a quiet 2-core
+    machine, but when another program holds a core, every product waits for
+    the thread that shares it: the digits step took 4.1x longer busy with 2
+    threads and 1.0x with 1 (measured; see the README). So the driver times
+    its chunks with the current count and, every PROBE_EVERY seconds, a short
+    chunk with the other; the faster wins. Results do not depend on the
+    choice: OpenBLAS splits a product's output, not its inner sums, so 1 and
+    2 threads give the same bits (tested).
+    """
+
+    def __init__(self, most):
+        self.candidates = sorted({most, 1}, reverse=True)
+        self.current = self.candidates[0]
+        self.per_it = {}
+        self.last_probe = -1e9
+
+    def next(self, now):
+        """``(threads, probing)`` for the next chunk."""
+        if len(self.candidates) == 1 or self.current not in self.per_it:
+            return self.current, False
+        if now - self.last_probe >= PROBE_EVERY:
+            self.last_probe = now
+            other = [c for c in self.candidates if c != self.current][0]
+            return other, True
+        return self.current, False
+
+    def record(self, threads, seconds_per_it, probing):
+        self.per_it[threads] = seconds_per_it
+        if probing:
+            mine = self.per_it.get(self.current)
+            if mine is not None and seconds_per_it < 0.9 * mine:
+                self.current = threads
+
+
+_policies = {}
+
+
+def blas_policy(flops_per_iteration):
+    """The policy of one size of work (steps within a factor of 2 of each
+    other share it), across training calls, for the threads allowed now."""
+    most = min(get_num_threads(), max(blas().get(), 1))
+    key = (int(flops_per_iteration).bit_length(), most)
+    if key not in _policies:
+        _policies[key] = BlasPolicy(most)
+    return _policies[key]

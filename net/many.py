@@ -1,0 +1,146 @@
+"""``train_many``: K two-layer nets (different hidden sizes, learning rates,
+regularization, decay; the same data) trained at once in one compiled
+``parallel=True`` call, one model per thread at a time, BLAS single-threaded.
+
+Each model gets exactly the numbers :class:`TwoLayerNet` gives it alone: it
+starts from ``np.random.seed(seed)`` (its weights drawn as the class draws
+them), then draws its minibatches from that same stream
+(``np.random.choice(N, batch_size)`` per iteration), so a search on one
+machine returns what one process per model, or a Dask cluster, returns.
+``np.random``'s global state is left as it was.
+"""
+import time
+
+import numpy as np
+from numba.typed import List
+
+from ..kernels import loop as L
+from ..kernels import many as M
+from ..kernels import threads
+from ..kernels.checks import l2_scale
+from . import training
+from .two_layer_net import TwoLayerNet
+
+
+def _model(D, C, hidden, std, seed, dtype):
+    """The TwoLayerNet that ``np.random.seed(seed); TwoLayerNet(D, hidden, C,
+    std)`` makes, and the stream positioned where its training draws would
+    start; drawn from a private RandomState, so that threads running this at
+    once do not share ``np.random``'s global state."""
+    stream = np.random.RandomState(seed)
+    W1 = std * stream.randn(D, hidden)
+    W2 = std * stream.randn(hidden, C)
+    net = TwoLayerNet.from_params({"W1": W1.astype(dtype), "b1": np.zeros(hidden, dtype),
+                                   "W2": W2.astype(dtype), "b2": np.zeros(C, dtype)})
+    return net, stream
+
+
+def train_many(X, y, X_val, y_val, settings, *, num_iters=1000, batch_size=200, std=1e-2,
+               seed=0):
+    """Train one :class:`TwoLayerNet` per setting ``(hidden_size,
+    learning_rate, reg, learning_rate_decay)`` with the course's SGD loop
+    (``TwoLayerNet.train``'s schedule: an epoch every ``max(N // batch_size,
+    1)`` iterations), all at once.
+
+    Returns a list, in the order of ``settings``, of dicts with
+    ``hidden_size, learning_rate, reg, learning_rate_decay, val_acc,
+    history, params`` and ``diverged``: None, or the iteration whose loss (or
+    update) was not finite; such a model stops there, keeps its last good
+    parameters, and the others go on. Ctrl-C raises
+    :class:`TrainingInterrupted` whose ``history`` is the list of every
+    model's histories so far.
+
+    Threads: up to ``fusednet.get_num_threads()``; one model runs in one
+    thread at a time, so a busy core only slows the models it runs.
+    """
+    settings = [tuple(s) for s in settings]
+    if not settings:
+        raise ValueError("settings is empty; expected (hidden_size, learning_rate, reg, "
+                         "learning_rate_decay) tuples")
+    for s in settings:
+        if len(s) != 4:
+            raise ValueError(f"each setting must be (hidden_size, learning_rate, reg, "
+                             f"learning_rate_decay), got {s!r}")
+    X0 = np.asarray(X)
+    dtype = X0.dtype if X0.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+    classes = int(max(np.max(y), np.max(y_val))) + 1
+    models = [_model(X0.shape[1], classes, int(h), std, seed, dtype) for h, *_ in settings]
+    first = models[0][0]
+    X, X_val = first._inputs(X0), first._inputs(X_val, "X_val")
+    N = X.shape[0]
+    data = L.Data(X, first._labels(y, N), X_val, first._labels(y_val, len(X_val), "y_val"))
+    num_iters = int(num_iters)
+    B = int(batch_size)
+    epoch_len = max(N // B, 1)
+    sessions = []
+    for (net, _), (_, lr, reg, decay) in zip(models, settings):
+        packed = net.packed()
+        sessions.append(training.session(
+            packed, data, batch_rows=B, num_iters=num_iters, l2_factor=l2_scale(reg, "full"),
+            optimizer_state=training.optimizer("sgd", None, lr, packed.theta),
+            schedule=L.Schedule(epoch_len, float(decay), 1)))
+    lists = [List([getattr(s, f) for s in sessions])
+             for f in ("net", "objective", "optimizer", "progress", "schedule")]
+    bufs, hists = List([s.buffers for s in sessions]), List([s.history for s in sessions])
+    status = np.full(len(sessions), -1, np.int64)
+    _run(lists, data, bufs, hists, status, [stream for _, stream in models], N, B, num_iters,
+         sessions)
+    results = []
+    for (net, _), setting, s, st in zip(models, settings, sessions, status):
+        stop = _finished(s, st)
+        diverged = None if st < 0 else int(st)
+        if st < 0 and stop > 0 and L.restore_if_nonfinite(s.net.theta, s.optimizer.backup):
+            diverged = stop - 1
+        results.append({"hidden_size": int(setting[0]), "learning_rate": float(setting[1]),
+                        "reg": float(setting[2]), "learning_rate_decay": float(setting[3]),
+                        "val_acc": float(np.mean(net.predict(data.X_val) == data.y_val)),
+                        "history": training.history(s, stop), "diverged": diverged,
+                        "params": {k: v.copy() for k, v in net.params.items()}})
+    return results
+
+
+def _finished(s, status):
+    """Iterations session ``s`` finished: up to its non-finite one, or all
+    the updates it made."""
+    return int(status) if status >= 0 else int(s.progress.step[0])
+
+
+def _run(lists, data, bufs, hists, status, streams, N, B, num_iters, sessions):
+    """Chunks of iterations for every model, sized by time as in
+    ``training.run``."""
+    nets, objectives, opts, progresses, schedules = lists
+    K = len(streams)
+    k = max(1, training._first_chunk(sessions[0]) // K)
+    it = 0
+    try:
+        while it < num_iters:
+            k = min(k, num_iters - it, max(1, training.CHUNK_ROWS // (B * K)))
+            idx = np.empty((K, k, B), np.int64)
+            for m, stream in enumerate(streams):
+                if status[m] < 0:
+                    idx[m] = stream.choice(N, (k, B))
+            lens = np.full(k, B, np.int64)
+            t0 = time.perf_counter()
+            args = (nets, objectives, opts, progresses, schedules, data, idx, lens, it, bufs,
+                    hists, status)
+            with threads.blas_threads(1):
+                try:
+                    with threads.parallel_region() as parallel:
+                        if parallel:
+                            M.train_models(*args)
+                except ValueError as exc:
+                    if "threading layer" not in str(exc):
+                        raise
+                    parallel = False  # parallel_region warned; nothing ran
+                if not parallel:
+                    M.train_models_serial(*args)
+            elapsed = time.perf_counter() - t0
+            it += k
+            if (status >= 0).all():
+                break
+            k = max(1, min(8 * k, int(k * training.CHUNK_SECONDS / max(elapsed, 1e-9))))
+    except KeyboardInterrupt:
+        raise training.TrainingInterrupted(
+            "training interrupted; each model keeps the parameters of its last finished "
+            "iteration", [training.history(s, _finished(s, st)) for s, st in zip(sessions, status)]
+        ) from None

@@ -11,6 +11,7 @@ machine returns what one process per model, or a Dask cluster, returns.
 """
 import time
 
+import numba
 import numpy as np
 from numba.typed import List
 
@@ -127,7 +128,14 @@ def _run(lists, data, bufs, hists, status, streams, N, B, num_iters, sessions):
                 try:
                     with threads.parallel_region() as parallel:
                         if parallel:
-                            M.train_models(*args)
+                            # One model at a time to whichever thread is free (work
+                            # stealing): models differ in size, and a busy core
+                            # should get fewer of them.
+                            previous = numba.set_parallel_chunksize(1)
+                            try:
+                                M.train_models(*args)
+                            finally:
+                                numba.set_parallel_chunksize(previous)
                 except ValueError as exc:
                     if "threading layer" not in str(exc):
                         raise

@@ -212,13 +212,18 @@ def main(argv=None, prog="fusednet bench"):
     ap.add_argument("--dtypes", default="float64,float32")
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--block", type=float, default=None, help="seconds per timed block")
-    ap.add_argument("--contenders", default=",".join(ORDER),
+    ap.add_argument("--contenders", default="numpy,torch,jax",
                     help="comma-separated subset of numpy,torch,jax (ours, gemm and gemm_gather always run)")
     ap.add_argument("--gap", type=float, default=None,
                     help="idle seconds before each timed block (thread pools go quiet)")
     ap.add_argument("--no-compile", action="store_true", help="skip the compile-time probe")
+    ap.add_argument("--busy", action="store_true",
+                    help="time the step quiet and with one core taken by a spinning process "
+                         "(shapes digits,cifar,mnist unless --shapes; float64)")
     ap.add_argument("--out", default="bench-results")
     args = ap.parse_args(argv)
+    if args.busy:
+        return busy_main(ap, args)
     ap.require("matplotlib")
     shapes = (args.shapes.split(",") if args.shapes
               else ["toy", "digits"] if args.quick else list(workloads.SHAPES))
@@ -262,6 +267,27 @@ def main(argv=None, prog="fusednet bench"):
         print(f"import to first training step: cold cache {c['import_to_first_step_cold_s']:.2f} s, "
               f"warm cache {c['import_to_first_step_warm_s']:.2f} s")
     print(f"wrote {out / 'results.json'}, {out / 'results.png'} and {out / 'results.md'}")
+
+
+def busy_main(ap, args):
+    from . import busy
+    shapes = args.shapes.split(",") if args.shapes else ["digits", "cifar", "mnist"]
+    unknown = [s for s in shapes if s not in workloads.SHAPES]
+    if unknown:
+        ap.error(f"unknown shapes {unknown}; choose from {list(workloads.SHAPES)}")
+    if len(os.sched_getaffinity(0)) < 2:
+        ap.fail("--busy needs at least 2 cores (one is taken by the spinning process)")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    contenders = [c for c in args.contenders.split(",") if c in ("numpy", "ours", "torch", "jax")]
+    rows = busy.run(shapes, args.repeats or 5, args.block or 0.3, ["ours"] + [c for c in contenders
+                                                                           if c != "ours"])
+    result = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine(), "rows": rows}
+    (out / "busy.json").write_text(json.dumps(result, indent=1))
+    (out / "busy.md").write_text(busy.markdown(rows))
+    print(busy.markdown(rows))
+    print(f"wrote {out / 'busy.json'} and {out / 'busy.md'}")
+    return 0
 
 
 if __name__ == "__main__":

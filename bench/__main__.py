@@ -27,8 +27,8 @@ import numpy as np  # noqa: E402
 
 from . import workloads  # noqa: E402
 
-ORDER = ("numpy", "ours", "torch", "jax", "gemm", "gemm_gather")
-ALWAYS = ("ours", "gemm", "gemm_gather")
+ORDER = ("numpy", "ours", "ours_1t", "torch", "jax", "gemm", "gemm_gather")
+ALWAYS = ("ours", "ours_1t", "gemm", "gemm_gather")
 
 
 def machine():
@@ -164,17 +164,20 @@ def chart(rows, path):
 
 
 def _cells(r, us_format):
-    """A row's figures as text: the four times per step, the three speedups,
-    GFLOP/s and the two bound fractions ("-" for a contender that did not run)."""
+    """A row's figures as text: the times per step (ours with 2 threads and
+    with 1), 1T over 2T, the three speedups, GFLOP/s and the two bound
+    fractions ("-" for a contender that did not run)."""
     u, s = r["us_per_step"], r["speedup"]
-    times = [us_format(u[k]) if k in u else "-" for k in ("numpy", "ours", "torch", "jax")]
+    times = [us_format(u[k]) if k in u else "-" for k in ("numpy", "ours", "ours_1t", "torch", "jax")]
+    scaling = [f"{u['ours_1t'] / u['ours']:.2f}" if "ours_1t" in u else "-"]
     ratios = [f"{s[k]:.2f}" if k in s else "-" for k in ("numpy", "torch", "jax")]
-    return times + ratios + [f"{r['gflops_ours']:.1f}", f"{r['roofline_fraction']:.2f}",
+    return times + scaling + ratios + [f"{r['gflops_ours']:.1f}", f"{r['roofline_fraction']:.2f}",
                              f"{r['roofline_with_gather_fraction']:.2f}"]
 
 
 #: Column titles and widths of the terminal table, after shape and dtype.
-_COLUMNS = (("numpy", 10), ("ours", 9), ("torch", 9), ("jax", 9), ("x numpy", 8),
+_COLUMNS = (("numpy", 10), ("ours", 9), ("ours 1T", 9), ("torch", 9), ("jax", 9), ("1T/2T", 6),
+            ("x numpy", 8),
             ("x torch", 8), ("x jax", 7), ("GF/s", 6), ("roofl.", 6), ("+gath.", 6))
 
 
@@ -190,9 +193,10 @@ def table(rows):
 
 def markdown(rows):
     """The table as the README carries it."""
-    lines = ["| shape | dtype | NumPy | ours | PyTorch | JAX | x NumPy | x PyTorch | x JAX "
-             "| GFLOP/s | roofline | + gather |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = ["| shape | dtype | NumPy | ours | ours 1 thread | PyTorch | JAX | 1 thread / 2 "
+             "| x NumPy | x PyTorch | x JAX | GFLOP/s | roofline | + gather |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+             "| ---: | ---: |"]
     seen = set()
     for r in rows:
         N, D, H, C = r["dims"]

@@ -70,6 +70,21 @@ def ours_stepper(X, y, params, N, seed=1):
     return step
 
 
+def ours_1t_stepper(X, y, params, N, seed=1):
+    """:func:`ours_stepper` with fusednet limited to one thread (BLAS included)."""
+    from ..kernels import threads
+    step_all = ours_stepper(X, y, params, N, seed)
+
+    def step(k):
+        before = threads.get_num_threads()
+        threads.set_num_threads(1)
+        try:
+            step_all(k)
+        finally:
+            threads.set_num_threads(before)
+    return step
+
+
 def torch_stepper(X, y, params, N, seed=1):
     """``step(k)``: k eager PyTorch iterations (autograd), or None without torch."""
     try:
@@ -163,5 +178,6 @@ def gemm_gather_stepper(X, y, params, N, seed=1):
     return gemm_stepper(X, y, params, N, seed, gather=True)
 
 
-CONTENDERS = {"numpy": numpy_stepper, "ours": ours_stepper, "torch": torch_stepper,
+CONTENDERS = {"numpy": numpy_stepper, "ours": ours_stepper, "ours_1t": ours_1t_stepper,
+              "torch": torch_stepper,
               "jax": jax_stepper, "gemm": gemm_stepper, "gemm_gather": gemm_gather_stepper}

@@ -125,7 +125,9 @@ def run(s, draw, start, stop, *, callback=None, callback_every=0, verbose=False,
     first = True
     try:
         while it < stop:
-            n_threads, probing = policy.next(time.perf_counter())
+            # The first chunk of a call is not timed (it also pays for
+            # dispatch, or compiling), so it never probes.
+            n_threads, probing = (policy.current, False) if first else policy.next(time.perf_counter())
             kk = min(max(1, int(k * threads.PROBE_FRACTION)) if probing else k, cap, stop - it)
             if callback is not None and callback_every:
                 kk = min(kk, callback_every - (it - start) % callback_every)
@@ -136,7 +138,7 @@ def run(s, draw, start, stop, *, callback=None, callback_every=0, verbose=False,
                                 np.ascontiguousarray(idx, np.int64),
                                 np.ascontiguousarray(lens, np.int64), it, s.buffers, s.history)
                 elapsed = time.perf_counter() - t0
-            if not first:  # the first chunk of a call also pays for dispatch, or compiling
+            if not first:
                 policy.record(n_threads, elapsed / kk, probing)
             first = False
             end = it + kk if status < 0 else status

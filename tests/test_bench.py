@@ -18,7 +18,7 @@ def test_quick_runner_writes_figures_json_and_chart(tmp_path):
     rows = result["rows"]
     assert [(r["shape"], r["dtype"]) for r in rows] == [("toy", "float64"), ("toy", "float32")]
     for r in rows:
-        assert {"numpy", "ours", "gemm", "gemm_gather"} <= set(r["us_per_step"])
+        assert {"numpy", "ours", "ours_1t", "gemm", "gemm_gather"} <= set(r["us_per_step"])
         assert all(v > 0 for v in r["us_per_step"].values())
         assert all(len(v) == 1 for v in r["samples_us"].values())
         assert r["speedup"]["numpy"] > 0 and r["roofline_fraction"] > 0

@@ -13,31 +13,6 @@ The repository's folders map into this one package: ``kernels/`` is
 """
 __version__ = "0.1.0"
 
-# The names below are imported on first use, so that ``import fusednet`` (and
-# the command's start-up) does not load Numba until a model or kernel is asked
-# for; the benchmark runner sets Numba's environment before that happens.
-_FROM_NET = {
-    "MLP", "MLPClassifier", "TrainingDiverged", "TrainingInterrupted", "TwoLayerNet", "find_best_net", "gradcheck",
-    "nn_forward_backward", "nn_forward_pass", "nn_get_search_params", "nn_predict", "nn_train",
-    "parameter_count", "plot_history", "plot_weights", "precompile", "search",
-    "get_num_threads", "set_num_threads", "train_many",
-}
-
-
-def __getattr__(name):
-    if name in _FROM_NET:
-        from . import net
-        return getattr(net, name)
-    if name in ("kernels", "net", "scripts", "bench", "cs224d", "cs231n", "eecs498"):
-        import importlib
-        return importlib.import_module(f".{name}", __name__)
-    raise AttributeError(f"module 'fusednet' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | _FROM_NET)
-
-
 __all__ = [
     "MLP",
     "MLPClassifier",
@@ -61,3 +36,23 @@ __all__ = [
     "set_num_threads",
     "train_many",
 ]
+
+# The names of __all__ are imported from fusednet.net on first use, so that
+# ``import fusednet`` (and the command's start-up) does not load Numba until a
+# model or kernel is asked for; the benchmark runner sets Numba's environment
+# before that happens.
+_FROM_NET = set(__all__) - {"__version__"}
+
+
+def __getattr__(name):
+    if name in _FROM_NET:
+        from . import net
+        return getattr(net, name)
+    if name in ("kernels", "net", "scripts", "bench", "cs224d", "cs231n", "eecs498"):
+        import importlib
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'fusednet' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | _FROM_NET)

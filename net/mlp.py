@@ -14,10 +14,13 @@ import numpy as np
 
 from ..kernels import config
 from ..kernels.activations import IDENTITY, activation_code
-from ..kernels.checks import _first_nonfinite, as_labels, check_finite, check_shape, l2_scale
+from ..kernels.checks import (_first_nonfinite, check_bool, check_float_dtype, check_number,
+                              check_seed, l2_scale)
 from ..kernels import mlp as K
 from ..kernels.optim import hyper, state_arrays
 from ..kernels.train_loop import train_chunk
+from .architecture import as_layer_sizes
+from .inputs import as_class_labels, as_rows
 
 #: Largest index chunk drawn at once (iterations x batch rows).
 CHUNK_ROWS = 1 << 20
@@ -51,20 +54,19 @@ class MLP:
 
     def __init__(self, layer_sizes, activation="relu", residual=False, weight_scale=None,
                  dtype=np.float64, seed=None):
-        sizes = [int(s) for s in layer_sizes]
-        if len(sizes) < 2 or min(sizes) < 1:
-            raise ValueError(f"layer_sizes must hold at least two positive widths, got {layer_sizes!r}")
+        sizes = as_layer_sizes(layer_sizes)
         if sizes[-1] < 2:
             raise ValueError(f"the last width is the number of classes and must be >= 2, got {sizes[-1]}")
-        dtype = np.dtype(dtype)
-        if dtype not in (np.float32, np.float64):
-            raise TypeError(f"dtype must be float32 or float64, got {dtype}")
-        self.layer_sizes = tuple(sizes)
-        self.activation = activation
-        self.residual = bool(residual)
-        self.dtype = dtype
-        self._rng = np.random.default_rng(seed)
         code = activation_code(activation)
+        residual = check_bool("residual", residual)
+        if weight_scale is not None:
+            weight_scale = check_number("weight_scale", weight_scale, 0)
+        dtype = check_float_dtype("dtype", dtype)
+        self.layer_sizes = sizes
+        self.activation = activation
+        self.residual = residual
+        self.dtype = dtype
+        self._rng = np.random.default_rng(check_seed("seed", seed))
         L = len(sizes) - 1
         self._sizes = np.array(sizes, np.int64)
         self._w_off, total = K.offsets(sizes)
@@ -140,18 +142,12 @@ class MLP:
     # -- data ---------------------------------------------------------------------
 
     def _inputs(self, X, name="X"):
-        """X as a C-contiguous, writeable, finite (n, D) array of the net's dtype."""
-        if not isinstance(X, np.ndarray):
-            X = np.asarray(X)
-        if X.dtype.kind not in "fiub":
-            raise TypeError(f"{name} must hold numbers, got dtype {X.dtype}")
-        check_shape(name, X, 2, (None, self.layer_sizes[0]))
-        if X.shape[0] == 0:
-            raise ValueError(f"{name} is empty (shape {X.shape}); expected at least one row")
-        return check_finite(name, np.require(X, self.dtype, ["C_CONTIGUOUS", "WRITEABLE"]))
+        """X as a C-contiguous, writeable, finite (n, D) array of the net's dtype
+        (see :func:`fusednet.net.inputs.as_rows`)."""
+        return as_rows(name, X, self.layer_sizes[0], self.dtype)
 
     def _labels(self, y, n, name="y"):
-        return as_labels(name, np.asarray(y), n, self.num_classes)
+        return as_class_labels(name, y, n, self.num_classes)
 
     # -- evaluation -----------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 import numpy as np
 
 from .. import kernels
+from ..kernels.checks import check_number
 from .mlp import MLP
 
 
@@ -17,10 +18,13 @@ class TwoLayerNet(MLP):
     """
 
     def __init__(self, input_size, hidden_size, output_size, std=1e-4, *, dtype=np.float64):
-        super().__init__([input_size, hidden_size, output_size], "relu", weight_scale=0.0,
-                         dtype=dtype)
-        self.params["W1"][...] = std * np.random.randn(input_size, hidden_size)
-        self.params["W2"][...] = std * np.random.randn(hidden_size, output_size)
+        D, H, C = (check_number(name, value, 1, integer=True) for name, value in
+                   (("input_size", input_size), ("hidden_size", hidden_size),
+                    ("output_size", output_size)))
+        std = check_number("std", std, 0)
+        super().__init__([D, H, C], "relu", weight_scale=0.0, dtype=dtype)
+        self.params["W1"][...] = std * np.random.randn(D, H)
+        self.params["W2"][...] = std * np.random.randn(H, C)
 
     @classmethod
     def from_params(cls, params):

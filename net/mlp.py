@@ -7,7 +7,6 @@ place (gradient checks, weight pictures) sees and changes the real weights. A
 ``params`` entry replaced by a new array is copied back into the buffer at
 the next call.
 """
-import json
 import math
 
 import numpy as np
@@ -19,6 +18,7 @@ from ..kernels.checks import (_first_nonfinite, check_bool, check_float_dtype, c
 from ..kernels import mlp as K
 from ..kernels.optim import hyper, state_arrays
 from ..kernels.train_loop import train_chunk
+from . import modelfile
 from .architecture import as_layer_sizes
 from .inputs import as_class_labels, as_rows
 
@@ -321,41 +321,33 @@ class MLP:
     # -- files ---------------------------------------------------------------------------
 
     def save(self, path):
-        """Write the parameters and the architecture to an ``.npz`` file."""
+        """Write the parameters and the architecture to an ``.npz`` file (``.npz``
+        is appended to a name without it, as ``np.savez`` does); returns the path
+        written. See :mod:`fusednet.net.modelfile` for the format."""
         self._sync_params()
-        meta = dict(format="fusednet.MLP/1", layer_sizes=list(self.layer_sizes),
-                    activation=self.activation, residual=self.residual, dtype=self.dtype.name,
-                    cls=type(self).__name__)
-        np.savez(path, __meta__=np.array(json.dumps(meta)), **self._views)
+        meta = dict(layer_sizes=list(self.layer_sizes), activation=self.activation,
+                    residual=self.residual, dtype=self.dtype.name, cls=type(self).__name__)
+        return modelfile.write(path, meta, self._views)
 
     @classmethod
     def load(cls, path, *, expect=None):
-        """A model from :meth:`save`'s file. ``expect`` (an MLP) makes any
-        difference of architecture, activation or dtype an error."""
-        with np.load(path, allow_pickle=False) as f:
-            if "__meta__" not in f.files:
-                raise ValueError(f"{path} is not a fusednet model file (no architecture record)")
-            meta = json.loads(str(f["__meta__"]))
-            arrays = {k: f[k] for k in f.files if k != "__meta__"}
-        if meta.get("format") != "fusednet.MLP/1":
-            raise ValueError(f"{path}: unknown model format {meta.get('format')!r}")
+        """A model from :meth:`save`'s file (``'m'`` reads ``m.npz`` when there
+        is no file ``m``). ``expect`` (an MLP) makes any difference of
+        architecture, activation or dtype an error. Every error names the file."""
+        meta, arrays = modelfile.read(path)
+        name = modelfile.resolve(path)
         if expect is not None:
             mine = (list(expect.layer_sizes), expect.activation, expect.residual, expect.dtype.name)
             theirs = (meta["layer_sizes"], meta["activation"], meta["residual"], meta["dtype"])
             if mine != theirs:
-                raise ValueError(f"{path} holds layer_sizes={theirs[0]}, activation={theirs[1]!r}, "
+                raise ValueError(f"{name} holds layer_sizes={theirs[0]}, activation={theirs[1]!r}, "
                                  f"residual={theirs[2]}, dtype={theirs[3]}; expected "
                                  f"layer_sizes={mine[0]}, activation={mine[1]!r}, "
                                  f"residual={mine[2]}, dtype={mine[3]}")
         model = MLP(meta["layer_sizes"], meta["activation"], meta["residual"],
                     dtype=meta["dtype"], seed=0)
-        for name, view in model._views.items():
-            if name not in arrays or arrays[name].shape != view.shape:
-                raise ValueError(f"{path}: {name} is missing or has the wrong shape")
-            if arrays[name].dtype != view.dtype:
-                raise ValueError(f"{path}: {name} has dtype {arrays[name].dtype}, the record says {view.dtype}")
-            view[...] = arrays[name]
-        model._sync_params()
+        for key, view in model._views.items():
+            view[...] = arrays[key]
         return model
 
     def load_params(self, path):

@@ -3,6 +3,7 @@ import numpy as np
 
 from .. import kernels
 from ..kernels.checks import check_number
+from . import modelfile
 from .mlp import MLP
 
 
@@ -44,7 +45,7 @@ class TwoLayerNet(MLP):
         """A TwoLayerNet from :meth:`MLP.save`'s file of a relu 2-layer net."""
         model = MLP.load(path, expect=expect)
         if len(model.layer_sizes) != 3 or model.activation != "relu" or model.residual:
-            raise ValueError(f"{path} holds {model.layer_sizes} {model.activation!r} "
+            raise ValueError(f"{modelfile.resolve(path)} holds {model.layer_sizes} {model.activation!r} "
                              f"residual={model.residual}, not a relu two-layer net")
         return cls.from_params(model.params)
 

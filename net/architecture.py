@@ -29,3 +29,21 @@ def parameter_count(layer_sizes):
     """
     sizes = as_layer_sizes(layer_sizes)
     return sum(fan_in * fan_out + fan_out for fan_in, fan_out in zip(sizes, sizes[1:]))
+
+
+def training_bytes(layer_sizes, batch_size, eval_rows, dtype, *, chunk_rows=1 << 20):
+    """Rough peak bytes that building an MLP, ``train`` and ``predict`` allocate
+    (not counting the data): the parameters with their gradient, backup, best
+    copy and two optimizer states (six copies), one batch's input,
+    activations and deltas, the minibatch indices drawn ``chunk_rows`` at a
+    time, and ``predict``'s activations over ``eval_rows`` rows at once.
+
+    For a command to refuse a run that cannot fit before allocating anything.
+    """
+    sizes = as_layer_sizes(layer_sizes)
+    item = np.dtype(dtype).itemsize
+    widths = sum(sizes[1:])
+    params = 6 * parameter_count(sizes) * item
+    batch = batch_size * ((sizes[0] + 2 * widths) * item + 3 * 8)
+    indices = 8 * max(chunk_rows, batch_size)
+    return params + batch + indices + eval_rows * widths * item

@@ -44,14 +44,15 @@ def contenders(name):
     X, y, Xv, yv = data(name)
     w = WORKLOADS[name]
     kw = dict(num_iters=w["iters"], batch_size=200, std=1e-2, seed=0)
+    C = int(max(y.max(), yv.max())) + 1
 
     def serial():
-        return [_train_one(X, y, Xv, yv, *s, w["iters"], 200, 1e-2, 0) for s in w["settings"]]
+        return [_train_one(X, y, Xv, yv, *s, w["iters"], 200, 1e-2, 0, C) for s in w["settings"]]
 
     def processes():
         import joblib
         return joblib.Parallel(n_jobs=os.cpu_count())(
-            joblib.delayed(_train_one)(X, y, Xv, yv, *s, w["iters"], 200, 1e-2, 0)
+            joblib.delayed(_train_one)(X, y, Xv, yv, *s, w["iters"], 200, 1e-2, 0, C)
             for s in w["settings"])
 
     def many():

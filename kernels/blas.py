@@ -20,6 +20,11 @@ integer argument fills a whole register or 8-byte stack slot and a 32-bit
 libraries alike. Elsewhere, when NumPy's CBLAS is not found, or with
 ``FUSEDNET_BLAS=scipy``, the names resolve to a compiled adapter that calls
 ``np.dot``, that is SciPy's BLAS.
+
+With ``NUMBA_DISABLE_JIT=1`` the kernels run as plain Python, where an
+external function is not callable: ``dgemm`` and ``sgemm`` are then Python
+functions with the same signature that view the addresses as arrays and
+call ``np.dot`` (decided once, at import; the compiled path is unchanged).
 """
 import ctypes
 import os
@@ -28,7 +33,7 @@ import sys
 
 import numpy as np
 from llvmlite import binding as llvm
-from numba import carray, cfunc, njit, types
+from numba import carray, cfunc, config as numba_config, njit, types
 
 from .config import JIT
 
@@ -46,6 +51,30 @@ def _signature(real, ptr=_ptr):
 
 dgemm = types.ExternalFunction("fusednet_dgemm", _signature(types.float64))
 sgemm = types.ExternalFunction("fusednet_sgemm", _signature(types.float32))
+
+
+def _view(address, rows, cols, ld, dtype):
+    """The row-major (rows, cols) matrix with leading dimension ``ld`` at ``address``."""
+    dtype = np.dtype(dtype)
+    count = (rows - 1) * ld + cols
+    buf = (ctypes.c_char * (count * dtype.itemsize)).from_address(address)
+    flat = np.frombuffer(buf, dtype, count)
+    return np.lib.stride_tricks.as_strided(flat, (rows, cols), (ld * dtype.itemsize, dtype.itemsize))
+
+
+def _python_gemm(dtype):
+    """``cblas_?gemm`` (row-major) in Python over np.dot, for NUMBA_DISABLE_JIT=1."""
+    def gemm(order, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc):
+        a = _view(A, m, k, lda, dtype) if ta == NO_TRANS else _view(A, k, m, lda, dtype).T
+        b = _view(B, k, n, ldb, dtype) if tb == NO_TRANS else _view(B, n, k, ldb, dtype).T
+        c = _view(C, m, n, ldc, dtype)
+        product = alpha * np.dot(a, b)
+        c[...] = product if beta == 0 else product + beta * c
+    return gemm
+
+
+if numba_config.DISABLE_JIT:
+    dgemm, sgemm = _python_gemm(np.float64), _python_gemm(np.float32)
 
 #: Exported names of ``cblas_dgemm`` to try, most specific first (with "d"
 #: replaced by "s" for sgemm): scipy-openblas64 (NumPy's pip wheels),
@@ -118,12 +147,15 @@ def _dot_adapters():
 
 
 _found = _find_numpy_cblas()
-if _found:
+if numba_config.DISABLE_JIT:
+    SOURCE = "np.dot from Python (NUMBA_DISABLE_JIT=1)"
+elif _found:
     _path, _dname, _sname, _daddr, _saddr = _found
     #: Where the kernels' matrix products go.
     SOURCE = f"NumPy's BLAS: {os.path.basename(_path)} ({_dname}, {_sname})"
 else:
     _daddr, _saddr = _dot_adapters()
     SOURCE = "SciPy's BLAS through np.dot"
-llvm.add_symbol("fusednet_dgemm", _daddr)
-llvm.add_symbol("fusednet_sgemm", _saddr)
+if not numba_config.DISABLE_JIT:
+    llvm.add_symbol("fusednet_dgemm", _daddr)
+    llvm.add_symbol("fusednet_sgemm", _saddr)

@@ -6,6 +6,8 @@ them read or write out of bounds. Errors name the argument and what was
 expected: TypeError for a wrong type or dtype, ValueError for a wrong shape,
 range, layout or value.
 """
+import numbers
+
 import numpy as np
 from numba import njit
 
@@ -43,6 +45,24 @@ def _first_out_of_range(y, upper):
     return -1
 
 
+def plain_array(name, a):
+    """``a`` (an ndarray, or a subclass of it) as a base-class ndarray, no copy.
+
+    ``np.matrix`` (what ``scipy.sparse``'s ``todense()`` returns) and
+    ``np.memmap`` are viewed as plain arrays: compiled code sees no subclass
+    (a matrix's ``reshape(-1)`` stays 2-d). A masked array gives its data
+    when nothing is masked and is refused otherwise: the kernels would read
+    the values behind the mask.
+    """
+    if isinstance(a, np.ma.MaskedArray):
+        masked = int(np.ma.count_masked(a))
+        if masked:
+            raise ValueError(f"{name} is a masked array with {masked} masked entries; fill them "
+                             f"({name}.filled(value)) or drop those rows first")
+        a = a.data
+    return a if type(a) is np.ndarray else a.view(np.ndarray)
+
+
 def float_dtype(name, a):
     """The dtype of parameter ``a`` if float32/float64, else TypeError."""
     if not isinstance(a, np.ndarray):
@@ -64,6 +84,7 @@ def as_input(name, a, ndim, dtype, shape=None):
     """
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{name} must be a NumPy array, got {type(a).__name__}")
+    a = plain_array(name, a)
     if a.dtype != dtype:
         raise TypeError(
             f"{name} has dtype {a.dtype} but the parameters are {dtype}; "
@@ -150,7 +171,7 @@ def as_output(name, out, shape, dtype, inputs=()):
     """Check a caller's output buffer, or allocate one when ``out`` is None."""
     if out is None:
         return np.empty(shape, dtype)
-    if not isinstance(out, np.ndarray):
+    if not isinstance(out, np.ndarray) or isinstance(out, np.ma.MaskedArray):
         raise TypeError(f"{name} must be a NumPy array or None, got {type(out).__name__}")
     if out.dtype != dtype:
         raise TypeError(f"{name} has dtype {out.dtype}; expected {dtype}")
@@ -166,13 +187,84 @@ def as_output(name, out, shape, dtype, inputs=()):
 
 def as_reg(reg):
     """A finite, non-negative regularization strength as a float."""
+    return check_number("reg", reg, 0)
+
+
+# -- scalar arguments ------------------------------------------------------------
+
+def _describe(value):
+    return f"{type(value).__name__} {value!r}"
+
+
+def check_number(name, value, low=None, high=None, *, integer=False, low_open=False,
+                 high_open=False):
+    """``value`` as a Python float (``int`` with ``integer=True``), or an error
+    naming ``name``.
+
+    TypeError for anything that is not a real number: strings (``"0.1"``),
+    bools, None, complex, arrays; with ``integer=True`` also floats (``2.7``
+    and ``1e9`` alike). ValueError for NaN or Inf and for a value outside
+    ``[low, high]`` (either bound None for none; ``low_open`` / ``high_open``
+    exclude the bound itself). NumPy scalars and 0-d arrays are accepted.
+    """
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    kind = numbers.Integral if integer else numbers.Real
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, kind):
+        expected = "an integer" if integer else "a real number"
+        raise TypeError(f"{name} must be {expected}, got {_describe(value)}")
+    number = int(value) if integer else float(value)
+    if not integer and not np.isfinite(number):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    too_low = low is not None and (number <= low if low_open else number < low)
+    too_high = high is not None and (number >= high if high_open else number > high)
+    if too_low or too_high:
+        raise ValueError(f"{name} must be {_range_text(low, high, low_open, high_open, integer)}, "
+                         f"got {value!r}")
+    return number
+
+
+def _range_text(low, high, low_open, high_open, integer):
+    """'finite and >= 0', 'an integer >= 1', 'in [0, 1)' ..."""
+    what = "an integer" if integer else "finite and"
+    if high is None:
+        return f"{what} {'>' if low_open else '>='} {low}"
+    if low is None:
+        return f"{what} {'<' if high_open else '<='} {high}"
+    interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+    return f"an integer in {interval}" if integer else f"in {interval}"
+
+
+def check_bool(name, value):
+    """``value`` as a bool if it is one (Python or NumPy), else TypeError:
+    ``"no"``, 0 and None are refused rather than read by truthiness."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {_describe(value)}")
+    return bool(value)
+
+
+def check_float_dtype(name, dtype):
+    """``dtype`` (anything ``np.dtype`` takes) as float32 or float64, else TypeError."""
     try:
-        value = float(reg)
+        dt = np.dtype(dtype)
     except (TypeError, ValueError):
-        raise TypeError(f"reg must be a real number, got {type(reg).__name__}") from None
-    if not np.isfinite(value) or value < 0:
-        raise ValueError(f"reg must be finite and >= 0, got {reg!r}")
-    return value
+        raise TypeError(f"{name} must be float32 or float64, got {dtype!r}") from None
+    if dt not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be float32 or float64, got {dtype!r}")
+    return dt
+
+
+def check_seed(name, seed, high=None):
+    """``seed`` if it is None, a NumPy ``Generator``/``SeedSequence``/
+    ``BitGenerator`` or an integer in ``[0, high]`` (``np.random.seed``
+    takes at most ``2**32 - 1``), else an error."""
+    if seed is None or isinstance(seed, (np.random.Generator, np.random.SeedSequence,
+                                         np.random.BitGenerator)):
+        return seed
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"{name} must be None, an integer or a np.random.Generator, "
+                        f"got {_describe(seed)}")
+    return check_number(name, seed, 0, high, integer=True)
 
 
 #: ``l2`` switch: factor on ``reg * W`` in the gradient. ``'full'`` is

@@ -14,10 +14,13 @@ subnormals, at most 2.2e-308); NaN stays NaN.
 It is compiled with ``contract`` only: reassociation, which the kernels allow
 elsewhere, would fold the two-part reduction back together (measured: errors
 of 100 ulp). LLVM inlines it into the callers with its own flags.
+
+With ``NUMBA_DISABLE_JIT=1`` the same body runs as Python, the bit cast
+done by NumPy (an LLVM intrinsic cannot run outside compiled code).
 """
 import numpy as np
 from llvmlite import ir
-from numba import njit, types
+from numba import config as numba_config, njit, types
 from numba.extending import intrinsic
 
 from .config import CACHE
@@ -32,6 +35,12 @@ def _float64_from_bits(typingctx, bits):
     def codegen(context, builder, signature, args):
         return builder.bitcast(args[0], ir.DoubleType())
     return types.float64(types.int64), codegen
+
+
+if numba_config.DISABLE_JIT:
+    def _float64_from_bits(bits):
+        """The float64 whose bits are the int64 ``bits``."""
+        return np.int64(bits).view(np.float64)
 
 
 @njit(cache=CACHE, nogil=True, fastmath={"contract"})

@@ -18,7 +18,8 @@ from numba import njit
 
 from . import config
 from .activations import IDENTITY, activation_code
-from .checks import as_bias, as_input, as_labels, float_dtype, l2_scale
+from .checks import (as_bias, as_input, as_labels, check_bool, check_float_dtype, check_number,
+                     float_dtype, l2_scale)
 from .config import JIT
 from .epilogues import bias_act, grad_colsum, l2_fold, softmax_xent
 from .matmul import matmul
@@ -41,15 +42,11 @@ class TwoLayerWorkspace:
 
     def __init__(self, batch_size, input_size, hidden_size, num_classes,
                  dtype=np.float64, need_dX=False):
-        dtype = np.dtype(dtype)
-        if dtype not in (np.float32, np.float64):
-            raise TypeError(f"dtype must be float32 or float64, got {dtype}")
-        sizes = dict(batch_size=batch_size, input_size=input_size,
-                     hidden_size=hidden_size, num_classes=num_classes)
-        for name, value in sizes.items():
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        N, D, H, C = (int(v) for v in sizes.values())
+        dtype = check_float_dtype("dtype", dtype)
+        N, D, H, C = (check_number(name, value, 1, integer=True) for name, value in
+                      (("batch_size", batch_size), ("input_size", input_size),
+                       ("hidden_size", hidden_size), ("num_classes", num_classes)))
+        need_dX = check_bool("need_dX", need_dX)
         self.dtype = dtype
         self.shape = (N, D, H, C)
         self.h = np.empty((N, H), dtype)
@@ -67,10 +64,64 @@ class TwoLayerWorkspace:
     def need_dX(self):
         return self.dX.shape[0] > 0
 
+    def buffers(self, N, D, H, C, dtype, need_dX, inputs=()):
+        """The buffers in :func:`_two_layer_loss`'s order, each checked against
+        what a batch of N rows touches, whatever was assigned to them since:
+        a NumPy array, C-contiguous and writeable, of the right dtype, at
+        least N rows and exactly the other dimensions; no two overlapping,
+        nor any of them overlapping one of ``inputs`` (name, array) pairs.
+        """
+        f64 = np.dtype(np.float64)
+        need = (("h", (N, H), dtype), ("dh", (N, H), dtype), ("scores", (N, C), dtype),
+                ("dW1", (D, H), dtype), ("db1", (H,), dtype), ("dW2", (H, C), dtype),
+                ("db2", (C,), dtype), ("dX", (N if need_dX else 0, D), dtype),
+                ("row_loss", (N,), f64), ("col_acc", (max(H, C),), f64))
+        at_least = {"h", "dh", "scores", "dX", "row_loss", "col_acc"}  # first axis
+        out = []
+        for name, shape, dt in need:
+            a = getattr(self, name)
+            label = f"workspace.{name}"
+            if type(a) is not np.ndarray:
+                raise TypeError(f"{label} must be a NumPy array, got {type(a).__name__}")
+            if a.dtype != dt:
+                raise TypeError(f"{label} has dtype {a.dtype}; expected {dt}")
+            short = a.ndim == len(shape) and name in at_least and a.shape[0] >= shape[0]
+            if a.shape != shape and not (short and a.shape[1:] == shape[1:]):
+                want = (f"(>= {shape[0]}" + "".join(f", {d}" for d in shape[1:])
+                        + ("," if len(shape) == 1 else "") + ")") if name in at_least else str(shape)
+                raise ValueError(f"{label} has shape {a.shape}; expected {want}")
+            if not a.flags.c_contiguous or not a.flags.writeable:
+                raise ValueError(f"{label} must be a writeable C-contiguous array")
+            out.append(a)
+        _refuse_overlap([(f"workspace.{name}", a) for (name, _, _), a in zip(need, out)],
+                        list(inputs))
+        return tuple(out)
+
     def __repr__(self):
         N, D, H, C = self.shape
         return (f"TwoLayerWorkspace(batch_size={N}, input_size={D}, hidden_size={H}, "
                 f"num_classes={C}, dtype={self.dtype.name}, need_dX={self.need_dX})")
+
+
+def _refuse_overlap(buffers, inputs):
+    """ValueError naming the first pair of C-contiguous arrays whose memory
+    overlaps, among ``buffers`` and between ``buffers`` and ``inputs`` (inputs
+    may share memory with one another: they are only read)."""
+    spans = []
+    for group, pairs in ((0, buffers), (1, inputs)):
+        for name, a in pairs:
+            if a.size:
+                start = a.__array_interface__["data"][0]
+                spans.append((start, start + a.nbytes, group, name))
+    spans.sort()
+    for i, (start, end, group, name) in enumerate(spans):
+        for other_start, _, other_group, other in spans[i + 1:]:
+            if other_start >= end:
+                break
+            if group == 0 or other_group == 0:
+                first, second = (name, other) if group == 0 else (other, name)
+                raise ValueError(f"{second} overlaps {first}: the kernel writes there while "
+                                 f"reading it; pass separate arrays")
 
 
 @njit(**JIT)
@@ -133,8 +184,11 @@ def two_layer_loss(W1, b1, W2, b2, X, y, reg=0.0, workspace=None, *,
     X = as_input("X", X, 2, dtype, (None, D))
     N = X.shape[0]
     y = as_labels("y", y, N, C)
+    need_dX = bool(need_dX)
     if workspace is None:
         ws = TwoLayerWorkspace(N, D, H, C, dtype, need_dX)
+        bufs = (ws.h, ws.dh, ws.scores, ws.dW1, ws.db1, ws.dW2, ws.db2, ws.dX, ws.row_loss,
+                ws.col_acc)
     else:
         ws = workspace
         if not isinstance(ws, TwoLayerWorkspace):
@@ -146,12 +200,13 @@ def two_layer_loss(W1, b1, W2, b2, X, y, reg=0.0, workspace=None, *,
                 f"input_size={D}, hidden_size={H}, num_classes={C}, dtype={dtype.name}")
         if need_dX and not ws.need_dX:
             raise ValueError("need_dX=True but the workspace was made with need_dX=False")
-    loss = _two_layer_loss(W1, b1, W2, b2, X, y, c, code, bool(need_dX),
-                           config.GEMM_LOOP_MAX,
-                           ws.h, ws.dh, ws.scores, ws.dW1, ws.db1, ws.dW2, ws.db2,
-                           ws.dX, ws.row_loss, ws.col_acc)
+        # The recorded shape is not enough: a buffer may have been replaced.
+        bufs = ws.buffers(N, D, H, C, dtype, need_dX, (("W1", W1), ("b1", b1), ("W2", W2),
+                                                       ("b2", b2), ("X", X), ("y", y)))
+    loss = _two_layer_loss(W1, b1, W2, b2, X, y, c, code, need_dX, config.GEMM_LOOP_MAX, *bufs)
+    dW1, db1, dW2, db2 = bufs[3:7]
     # Bias gradients in the caller's bias shapes (the workspace's own arrays for (H,) biases).
-    db1 = ws.db1 if len(b1_shape) == 1 else ws.db1.reshape(b1_shape)
-    db2 = ws.db2 if len(b2_shape) == 1 else ws.db2.reshape(b2_shape)
-    grads = (float(loss), ws.dW1, db1, ws.dW2, db2)
-    return grads + (ws.dX[:N],) if need_dX else grads
+    db1 = db1 if len(b1_shape) == 1 else db1.reshape(b1_shape)
+    db2 = db2 if len(b2_shape) == 1 else db2.reshape(b2_shape)
+    grads = (float(loss), dW1, db1, dW2, db2)
+    return grads + (bufs[7][:N],) if need_dX else grads

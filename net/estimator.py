@@ -218,7 +218,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             except training.TrainingDiverged as exc:
                 raise training.TrainingDiverged(
                     f"epoch {self.n_iter_ + 1}: {exc} (try a smaller learning_rate_init)",
-                    {"loss_curve": list(self.loss_curve_)}) from None
+                    {"loss_curve": list(self.loss_curve_)}, exc.iteration) from None
             self.n_iter_ += 1
             self.loss_ = float(np.dot(s.history.loss, lens) / n)
             self.t_ += n

@@ -9,6 +9,7 @@ them), then draws its minibatches from that same stream
 machine returns what one process per model, or a Dask cluster, returns.
 ``np.random``'s global state is left as it was.
 """
+import math
 import time
 
 import numba
@@ -45,9 +46,10 @@ def train_many(X, y, X_val, y_val, settings, *, num_iters=1000, batch_size=200, 
 
     Returns a list, in the order of ``settings``, of dicts with
     ``hidden_size, learning_rate, reg, learning_rate_decay, val_acc,
-    history, params`` and ``diverged``: None, or the iteration whose loss (or
-    update) was not finite; such a model stops there, keeps its last good
-    parameters, and the others go on. Ctrl-C raises
+    history, params, diverged, diverged_at``. A model whose loss (or update)
+    became NaN or Inf stops there: ``diverged`` is True, ``diverged_at`` that
+    iteration, ``val_acc`` the last validation accuracy it recorded (NaN if
+    none), ``params`` its last good parameters; the others go on. Ctrl-C raises
     :class:`TrainingInterrupted` whose ``history`` is the list of every
     model's histories so far.
 
@@ -64,7 +66,7 @@ def train_many(X, y, X_val, y_val, settings, *, num_iters=1000, batch_size=200, 
                              f"learning_rate_decay), got {s!r}")
     X0 = np.asarray(X)
     dtype = X0.dtype if X0.dtype in (np.float32, np.float64) else np.dtype(np.float64)
-    classes = int(max(np.max(y), np.max(y_val))) + 1
+    classes = max(2, int(max(np.max(y), np.max(y_val))) + 1)
     models = [_model(X0.shape[1], classes, int(h), std, seed, dtype) for h, *_ in settings]
     first = models[0][0]
     X, X_val = first._inputs(X0), first._inputs(X_val, "X_val")
@@ -89,13 +91,18 @@ def train_many(X, y, X_val, y_val, settings, *, num_iters=1000, batch_size=200, 
     results = []
     for (net, _), setting, s, st in zip(models, settings, sessions, status):
         stop = _finished(s, st)
-        diverged = None if st < 0 else int(st)
+        at = None if st < 0 else int(st)
         if st < 0 and stop > 0 and L.restore_if_nonfinite(s.net.theta, s.optimizer.backup):
-            diverged = stop - 1
+            at = stop - 1
+        history = training.history(s, stop)
+        if at is None:
+            val_acc = float(np.mean(net.predict(data.X_val) == data.y_val))
+        else:  # the last validation accuracy recorded while it was finite
+            val_acc = history["val_acc_history"][-1] if history["val_acc_history"] else math.nan
         results.append({"hidden_size": int(setting[0]), "learning_rate": float(setting[1]),
                         "reg": float(setting[2]), "learning_rate_decay": float(setting[3]),
-                        "val_acc": float(np.mean(net.predict(data.X_val) == data.y_val)),
-                        "history": training.history(s, stop), "diverged": diverged,
+                        "diverged": at is not None, "diverged_at": at, "val_acc": float(val_acc),
+                        "history": history,
                         "params": {k: v.copy() for k, v in net.params.items()}})
     return results
 

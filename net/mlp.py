@@ -7,7 +7,6 @@ place (gradient checks, weight pictures) sees and changes the real weights. A
 ``params`` entry replaced by a new array is copied back into the buffer at
 the next call.
 """
-import json
 import math
 
 import numpy as np
@@ -15,8 +14,11 @@ import numpy as np
 from ..kernels import config, loop
 from ..kernels import mlp as K
 from ..kernels.activations import IDENTITY, activation_code
-from ..kernels.checks import _first_nonfinite, as_labels, check_finite, check_shape, l2_scale
-from . import training
+from ..kernels.checks import (_first_nonfinite, check_bool, check_float_dtype, check_number,
+                              check_seed, l2_scale)
+from . import modelfile, training
+from .architecture import as_layer_sizes
+from .inputs import as_class_labels, as_rows
 from .training import TrainingDiverged, TrainingInterrupted  # noqa: F401  (public here too)
 
 
@@ -40,20 +42,19 @@ class MLP:
 
     def __init__(self, layer_sizes, activation="relu", residual=False, weight_scale=None,
                  dtype=np.float64, seed=None):
-        sizes = [int(s) for s in layer_sizes]
-        if len(sizes) < 2 or min(sizes) < 1:
-            raise ValueError(f"layer_sizes must hold at least two positive widths, got {layer_sizes!r}")
+        sizes = as_layer_sizes(layer_sizes)
         if sizes[-1] < 2:
             raise ValueError(f"the last width is the number of classes and must be >= 2, got {sizes[-1]}")
-        dtype = np.dtype(dtype)
-        if dtype not in (np.float32, np.float64):
-            raise TypeError(f"dtype must be float32 or float64, got {dtype}")
-        self.layer_sizes = tuple(sizes)
-        self.activation = activation
-        self.residual = bool(residual)
-        self.dtype = dtype
-        self._rng = np.random.default_rng(seed)
         code = activation_code(activation)
+        residual = check_bool("residual", residual)
+        if weight_scale is not None:
+            weight_scale = check_number("weight_scale", weight_scale, 0)
+        dtype = check_float_dtype("dtype", dtype)
+        self.layer_sizes = sizes
+        self.activation = activation
+        self.residual = residual
+        self.dtype = dtype
+        self._rng = np.random.default_rng(check_seed("seed", seed))
         L = len(sizes) - 1
         self._sizes = np.array(sizes, np.int64)
         self._w_off, total = K.offsets(sizes)
@@ -129,18 +130,12 @@ class MLP:
     # -- data ---------------------------------------------------------------------
 
     def _inputs(self, X, name="X"):
-        """X as a C-contiguous, writeable, finite (n, D) array of the net's dtype."""
-        if not isinstance(X, np.ndarray):
-            X = np.asarray(X)
-        if X.dtype.kind not in "fiub":
-            raise TypeError(f"{name} must hold numbers, got dtype {X.dtype}")
-        check_shape(name, X, 2, (None, self.layer_sizes[0]))
-        if X.shape[0] == 0:
-            raise ValueError(f"{name} is empty (shape {X.shape}); expected at least one row")
-        return check_finite(name, np.require(X, self.dtype, ["C_CONTIGUOUS", "WRITEABLE"]))
+        """X as a C-contiguous, writeable, finite (n, D) array of the net's dtype
+        (see :func:`fusednet.net.inputs.as_rows`)."""
+        return as_rows(name, X, self.layer_sizes[0], self.dtype)
 
     def _labels(self, y, n, name="y"):
-        return as_labels(name, np.asarray(y), n, self.num_classes)
+        return as_class_labels(name, y, n, self.num_classes)
 
     # -- evaluation -----------------------------------------------------------------
 
@@ -291,41 +286,33 @@ class MLP:
     # -- files ---------------------------------------------------------------------------
 
     def save(self, path):
-        """Write the parameters and the architecture to an ``.npz`` file."""
+        """Write the parameters and the architecture to an ``.npz`` file (``.npz``
+        is appended to a name without it, as ``np.savez`` does); returns the path
+        written. See :mod:`fusednet.net.modelfile` for the format."""
         self._sync_params()
-        meta = dict(format="fusednet.MLP/1", layer_sizes=list(self.layer_sizes),
-                    activation=self.activation, residual=self.residual, dtype=self.dtype.name,
-                    cls=type(self).__name__)
-        np.savez(path, __meta__=np.array(json.dumps(meta)), **self._views)
+        meta = dict(layer_sizes=list(self.layer_sizes), activation=self.activation,
+                    residual=self.residual, dtype=self.dtype.name, cls=type(self).__name__)
+        return modelfile.write(path, meta, self._views)
 
     @classmethod
     def load(cls, path, *, expect=None):
-        """A model from :meth:`save`'s file. ``expect`` (an MLP) makes any
-        difference of architecture, activation or dtype an error."""
-        with np.load(path, allow_pickle=False) as f:
-            if "__meta__" not in f.files:
-                raise ValueError(f"{path} is not a fusednet model file (no architecture record)")
-            meta = json.loads(str(f["__meta__"]))
-            arrays = {k: f[k] for k in f.files if k != "__meta__"}
-        if meta.get("format") != "fusednet.MLP/1":
-            raise ValueError(f"{path}: unknown model format {meta.get('format')!r}")
+        """A model from :meth:`save`'s file (``'m'`` reads ``m.npz`` when there
+        is no file ``m``). ``expect`` (an MLP) makes any difference of
+        architecture, activation or dtype an error. Every error names the file."""
+        meta, arrays = modelfile.read(path)
+        name = modelfile.resolve(path)
         if expect is not None:
             mine = (list(expect.layer_sizes), expect.activation, expect.residual, expect.dtype.name)
             theirs = (meta["layer_sizes"], meta["activation"], meta["residual"], meta["dtype"])
             if mine != theirs:
-                raise ValueError(f"{path} holds layer_sizes={theirs[0]}, activation={theirs[1]!r}, "
+                raise ValueError(f"{name} holds layer_sizes={theirs[0]}, activation={theirs[1]!r}, "
                                  f"residual={theirs[2]}, dtype={theirs[3]}; expected "
                                  f"layer_sizes={mine[0]}, activation={mine[1]!r}, "
                                  f"residual={mine[2]}, dtype={mine[3]}")
         model = MLP(meta["layer_sizes"], meta["activation"], meta["residual"],
                     dtype=meta["dtype"], seed=0)
-        for name, view in model._views.items():
-            if name not in arrays or arrays[name].shape != view.shape:
-                raise ValueError(f"{path}: {name} is missing or has the wrong shape")
-            if arrays[name].dtype != view.dtype:
-                raise ValueError(f"{path}: {name} has dtype {arrays[name].dtype}, the record says {view.dtype}")
-            view[...] = arrays[name]
-        model._sync_params()
+        for key, view in model._views.items():
+            view[...] = arrays[key]
         return model
 
     def load_params(self, path):

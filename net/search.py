@@ -1,70 +1,169 @@
 """Hyper-parameter search over hidden size, learning rate, regularization and
-decay, run in parallel through joblib: worker processes locally, or a Dask
-cluster through joblib's ``'dask'`` backend.
+decay. On one machine every setting trains in one compiled parallel call
+(:func:`train_many`); for more than one machine, through joblib: worker
+processes, or a Dask cluster through joblib's ``'dask'`` backend.
 
 Every setting trains from ``np.random.seed(seed)`` in whatever process runs
-it, so the results are the same serially, in parallel and on a cluster.
+it, so the results are the same serially, in parallel and on a cluster. A
+setting whose loss diverges is recorded as diverged and the others go on.
 """
 import itertools
+import math
 
 import numpy as np
 
-from .training import precompile
+from ..kernels.checks import check_number
+from .inputs import as_array, as_class_labels, as_rows
+from ..kernels import threads
+from .many import train_many
+from .training import TrainingDiverged, precompile
 from .two_layer_net import TwoLayerNet
+
+#: ``(name, check)`` of each entry of a setting ``(hidden_size, learning_rate, reg, decay)``.
+SETTING = (("hidden_size", dict(low=1, integer=True)),
+           ("learning_rate", dict(low=0, low_open=True)),
+           ("reg", dict(low=0)),
+           ("learning_rate_decay", dict(low=0)))
 
 
 def _train_one(X, y, X_val, y_val, hidden_size, learning_rate, reg, decay, num_iters,
-               batch_size, std, seed):
+               batch_size, std, seed, num_classes):
     np.random.seed(seed)
-    net = TwoLayerNet(X.shape[1], hidden_size, int(max(y.max(), y_val.max())) + 1, std=std,
-                      dtype=X.dtype if X.dtype in (np.float32, np.float64) else np.float64)
-    stats = net.train(X, y, X_val, y_val, learning_rate=learning_rate,
-                      learning_rate_decay=decay, reg=reg, num_iters=num_iters,
-                      batch_size=batch_size)
-    return {"hidden_size": hidden_size, "learning_rate": learning_rate, "reg": reg,
-            "learning_rate_decay": decay,
-            "val_acc": float(np.mean(net.predict(X_val) == y_val)),
-            "history": stats, "params": {k: v.copy() for k, v in net.params.items()}}
+    net = TwoLayerNet(X.shape[1], hidden_size, num_classes, std=std, dtype=X.dtype)
+    result = {"hidden_size": hidden_size, "learning_rate": learning_rate, "reg": reg,
+              "learning_rate_decay": decay, "diverged": False, "diverged_at": None}
+    try:
+        stats = net.train(X, y, X_val, y_val, learning_rate=learning_rate,
+                          learning_rate_decay=decay, reg=reg, num_iters=num_iters,
+                          batch_size=batch_size)
+        val_acc = float(np.mean(net.predict(X_val) == y_val))
+    except TrainingDiverged as exc:
+        stats = exc.history
+        finite = [a for a in stats.get("val_acc_history", []) if math.isfinite(a)]
+        val_acc = finite[-1] if finite else math.nan
+        result.update(diverged=True, diverged_at=exc.iteration)
+    return dict(result, val_acc=float(val_acc), history=stats,
+                params={k: v.copy() for k, v in net.params.items()})
+
+
+def _values(name, values):
+    """A list of the values of one axis of the grid (any iterable but a string)."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, (list, tuple, np.ndarray,
+                                                                    range)):
+        raise TypeError(f"{name} must be a list of values, got {type(values).__name__} {values!r}")
+    return list(values)
+
+
+def check_setting(name, setting):
+    """``(hidden_size, learning_rate, reg, decay)`` checked: an int >= 1, a
+    number > 0 and two numbers >= 0, all finite; errors name ``name[i]``."""
+    if isinstance(setting, (str, bytes)) or not isinstance(setting, (list, tuple)) \
+            or len(setting) != len(SETTING):
+        raise TypeError(f"{name} must be a tuple (hidden_size, learning_rate, reg, decay), "
+                        f"got {setting!r}")
+    return tuple(check_number(f"{name} {field}", value, **rule)
+                 for (field, rule), value in zip(SETTING, setting))
+
+
+def _data(data):
+    """``(X, y, X_val, y_val, num_classes)`` from ``data``, checked and converted once."""
+    if not isinstance(data, dict) or any(k not in data for k in ("X_train", "y_train", "X_val",
+                                                                   "y_val")):
+        raise TypeError("data must be a dict with X_train, y_train, X_val and y_val")
+    X = as_array("data['X_train']", data["X_train"])
+    dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+    X = as_rows("data['X_train']", X, X.shape[1] if X.ndim == 2 else None, dtype)
+    X_val = as_rows("data['X_val']", data["X_val"], X.shape[1], dtype)
+    labels = []
+    for key, n in (("y_train", X.shape[0]), ("y_val", X_val.shape[0])):
+        y = as_array(f"data[{key!r}]", data[key])
+        if y.dtype.kind not in "iu":
+            raise TypeError(f"data[{key!r}] must hold integer class labels, got dtype {y.dtype}")
+        labels.append((f"data[{key!r}]", y, n))
+    num_classes = max(2, max(int(y.max(initial=0)) for _, y, _ in labels) + 1)
+    y, y_val = (as_class_labels(name, y, n, num_classes) for name, y, n in labels)
+    return X, y, X_val, y_val, num_classes
 
 
 def search(data, hidden_sizes, learning_rates, regs, decays=(0.95,), *, num_iters=1000,
-           batch_size=200, std=1e-2, seed=0, n_jobs=1, backend=None, settings=None):
+           batch_size=200, std=1e-2, seed=0, n_jobs=-1, backend=None, settings=None):
     """Train a :class:`TwoLayerNet` for every combination and rank them.
 
     Parameters
     ----------
-    data : dict with ``X_train, y_train, X_val, y_val``.
-    hidden_sizes, learning_rates, regs, decays : the values to combine.
-    num_iters, batch_size, std : training length, minibatch and init scale.
-    seed : every setting starts from ``np.random.seed(seed)``.
+    data : dict with ``X_train (N, D), y_train (N,), X_val (M, D), y_val (M,)``.
+    hidden_sizes, learning_rates, regs, decays : the values to combine:
+        integers >= 1, numbers > 0, >= 0 and >= 0.
+    num_iters, batch_size : integers >= 1; std : initial weight scale >= 0.
+    seed : every setting starts from ``np.random.seed(seed)``, 0 <= seed < 2**32.
     settings : optional list of ``(hidden_size, learning_rate, reg, decay)``
         to run instead of the full grid (e.g. a random sample of it).
-    n_jobs : parallel workers (-1: one per core); ``backend`` is a joblib
-        backend name, e.g. ``'dask'`` inside a ``distributed.Client``
-        context, or None for joblib's default (worker processes).
+    n_jobs : threads or workers, a non-zero integer (-1: one per core).
+    backend : None (or ``'threads'``) trains every setting in one compiled
+        parallel call, :func:`train_many`, on up to ``n_jobs`` threads; any
+        other name is a joblib backend: ``'loky'`` (worker processes), or
+        ``'dask'`` inside a ``distributed.Client`` context. The results are
+        the same whichever runs them.
+
+    Everything is checked, by name, before any training starts.
 
     Returns
     -------
     list of dicts (``hidden_size, learning_rate, reg, learning_rate_decay,
-    val_acc, history, params``), best validation accuracy first; ties keep
-    the grid order.
+    val_acc, diverged, diverged_at, history, params``), best validation
+    accuracy first, ties in grid order. A setting whose loss became NaN or
+    Inf has ``diverged`` True, ``diverged_at`` the iteration, ``val_acc`` the
+    last finite validation accuracy recorded (NaN if none), the history up to
+    then and the parameters of the last finite step; diverged settings come
+    last.
     """
-    import joblib
-    X, y = np.asarray(data["X_train"]), np.asarray(data["y_train"])
-    X_val, y_val = np.asarray(data["X_val"]), np.asarray(data["y_val"])
-    grid = (list(settings) if settings is not None
-            else list(itertools.product(hidden_sizes, learning_rates, regs, decays)))
+    X, y, X_val, y_val, num_classes = _data(data)
+    if settings is not None:
+        grid = [check_setting(f"settings[{i}]", s) for i, s in enumerate(_values("settings", settings))]
+    else:
+        axes = [[check_number(f"{name}[{i}]", v, **rule) for i, v in enumerate(_values(name, values))]
+                for name, values, (_, rule) in zip(
+                    ("hidden_sizes", "learning_rates", "regs", "decays"),
+                    (hidden_sizes, learning_rates, regs, decays), SETTING)]
+        grid = list(itertools.product(*axes))
     if not grid:
         raise ValueError("the search grid is empty")
-    precompile((X.dtype if X.dtype in (np.float32, np.float64) else np.float64,))
-    tasks = (joblib.delayed(_train_one)(X, y, X_val, y_val, h, lr, reg, decay, num_iters,
-                                        batch_size, std, seed)
-             for h, lr, reg, decay in grid)
-    options = {"n_jobs": n_jobs} if backend is None else {"n_jobs": n_jobs, "backend": backend}
-    with joblib.parallel_config(**options):
-        results = joblib.Parallel()(tasks)
-    order = sorted(range(len(results)), key=lambda i: (-results[i]["val_acc"], i))
-    return [results[i] for i in order]
+    num_iters = check_number("num_iters", num_iters, 1, integer=True)
+    batch_size = check_number("batch_size", batch_size, 1, integer=True)
+    std = check_number("std", std, 0)
+    seed = check_number("seed", seed, 0, 2**32 - 1, integer=True)  # np.random.seed's range
+    n_jobs = check_number("n_jobs", n_jobs, integer=True)
+    if n_jobs == 0:
+        raise ValueError("n_jobs must be a positive number of workers or negative (-1: one per "
+                         "core), got 0")
+    if backend is not None and not isinstance(backend, str):
+        raise TypeError(f"backend must be None or a joblib backend name, got {backend!r}")
+    if backend in (None, "threads"):
+        before = threads.get_num_threads()
+        cores = threads.available_cores()  # joblib's reading of n_jobs: -1 all, -2 all but one
+        threads.set_num_threads(max(1, cores + 1 + n_jobs) if n_jobs < 0 else n_jobs)
+        try:
+            results = train_many(X, y, X_val, y_val, grid, num_iters=num_iters,
+                                 batch_size=batch_size, std=std, seed=seed)
+        finally:
+            threads.set_num_threads(before)
+    else:
+        import joblib
+        precompile((X.dtype,))  # before workers start: they only load the cache
+        tasks = (joblib.delayed(_train_one)(X, y, X_val, y_val, h, lr, reg, decay, num_iters,
+                                            batch_size, std, seed, num_classes)
+                 for h, lr, reg, decay in grid)
+        with joblib.parallel_config(n_jobs=n_jobs, backend=backend):
+            results = joblib.Parallel()(tasks)
+    return [results[i] for i in sorted(range(len(results)), key=lambda i: rank_key(results[i], i))]
+
+
+def rank_key(result, position):
+    """Sort key: settings that trained to the end by validation accuracy, best
+    first, then diverged ones (latest divergence first); ties keep ``position``."""
+    if result["diverged"]:
+        return (1, -result["diverged_at"], position)
+    return (0, -result["val_acc"], position)
 
 
 def best_net(result):

@@ -36,12 +36,14 @@ CHUNK_ROWS = 1 << 20
 
 class TrainingDiverged(FloatingPointError):
     """The loss (or the parameters) became NaN or Inf; the model keeps the
-    parameters of the last iteration with a finite loss, and ``history``
-    holds what was recorded until then."""
+    parameters of the last iteration with a finite loss, ``history`` holds
+    what was recorded until then, and ``iteration`` is the iteration whose
+    loss, or whose update, was not finite."""
 
-    def __init__(self, message, history):
+    def __init__(self, message, history, iteration=None):
         super().__init__(message)
         self.history = history
+        self.iteration = iteration
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -148,7 +150,7 @@ def run(s, draw, start, stop, *, callback=None, callback_every=0, verbose=False,
             if status >= 0:
                 raise TrainingDiverged(
                     f"training diverged: the loss at iteration {status} is not finite; "
-                    + _kept(status) + " (try a smaller learning rate)", history(s, status))
+                    + _kept(status) + " (try a smaller learning rate)", history(s, status), status)
             it = end
             if callback is not None and (it == stop or (callback_every and
                                                         (it - start) % callback_every == 0)):
@@ -165,7 +167,7 @@ def run(s, draw, start, stop, *, callback=None, callback_every=0, verbose=False,
         raise TrainingDiverged(
             f"training diverged: the update of iteration {stop - 1} made parameters NaN or "
             f"Inf; the model keeps the parameters of iteration {stop - 1}, the last with a "
-            "finite loss (try a smaller learning rate)", history(s, stop))
+            "finite loss (try a smaller learning rate)", history(s, stop), stop - 1)
 
 
 def _flops(s):

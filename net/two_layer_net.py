@@ -2,7 +2,8 @@
 import numpy as np
 
 from .. import kernels
-from ..kernels.checks import l2_scale
+from ..kernels.checks import check_number, l2_scale
+from . import modelfile
 from .mlp import MLP
 
 
@@ -26,11 +27,14 @@ class TwoLayerNet(MLP):
 
     def __init__(self, input_size, hidden_size, output_size, std=1e-4, *, dtype=np.float64,
                  l2=None):
-        super().__init__([input_size, hidden_size, output_size], "relu", weight_scale=0.0,
-                         dtype=dtype)
+        D, H, C = (check_number(name, value, 1, integer=True) for name, value in
+                   (("input_size", input_size), ("hidden_size", hidden_size),
+                    ("output_size", output_size)))
+        std = check_number("std", std, 0)
+        super().__init__([D, H, C], "relu", weight_scale=0.0, dtype=dtype)
         self.l2 = self._check_l2(self.default_l2 if l2 is None else l2)
-        self.params["W1"][...] = std * np.random.randn(input_size, hidden_size)
-        self.params["W2"][...] = std * np.random.randn(hidden_size, output_size)
+        self.params["W1"][...] = std * np.random.randn(D, H)
+        self.params["W2"][...] = std * np.random.randn(H, C)
 
     @classmethod
     def from_params(cls, params):
@@ -56,7 +60,7 @@ class TwoLayerNet(MLP):
         """A TwoLayerNet from :meth:`MLP.save`'s file of a relu 2-layer net."""
         model = MLP.load(path, expect=expect)
         if len(model.layer_sizes) != 3 or model.activation != "relu" or model.residual:
-            raise ValueError(f"{path} holds {model.layer_sizes} {model.activation!r} "
+            raise ValueError(f"{modelfile.resolve(path)} holds {model.layer_sizes} {model.activation!r} "
                              f"residual={model.residual}, not a relu two-layer net")
         return cls.from_params(model.params)
 

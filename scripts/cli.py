@@ -3,7 +3,11 @@
 import argparse
 import importlib
 import importlib.util
+import math
+import os
 import sys
+import tempfile
+from pathlib import Path
 
 #: subcommand -> (module, one line of help)
 COMMANDS = {
@@ -34,6 +38,84 @@ class OneLineParser(argparse.ArgumentParser):
             names = ", ".join(missing)
             self.fail(f"{names} {'is' if len(missing) == 1 else 'are'} needed for this and not "
                       f"installed: {EXTRA_HINT}")
+
+
+def number(kind=float, low=None, high=None, *, low_open=False):
+    """An argparse ``type``: the text as ``kind`` (int or float), finite and in
+    ``[low, high]`` (``low`` itself excluded with ``low_open``)."""
+    what = "an integer" if kind is int else "a number"
+    if low is not None and high is not None:
+        what += f" in {'(' if low_open else '['}{low}, {high}]"
+    elif low is not None:
+        what = ("a positive number" if low == 0 and low_open and kind is float
+                else f"{what} {'>' if low_open else '>='} {low}")
+
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if ((kind is float and not math.isfinite(value))
+                or (low is not None and (value <= low if low_open else value < low))
+                or (high is not None and value > high)):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+    parse.what = what
+    return parse
+
+
+def number_list(kind=float, low=None, high=None, *, low_open=False):
+    """An argparse ``type``: comma-separated values, each as :func:`number` checks it."""
+    one = number(kind, low, high, low_open=low_open)
+
+    def parse(text):
+        try:
+            return [one(v) for v in text.split(",")]
+        except argparse.ArgumentTypeError:
+            raise argparse.ArgumentTypeError(
+                f"expected comma-separated numbers, each {one.what}, got {text!r}") from None
+    return parse
+
+
+#: ``np.random.seed`` takes 0 .. 2**32 - 1.
+seed = number(int, 0, 2**32 - 1)
+
+
+def writable_dir(ap, path, flag="--out"):
+    """``path`` as a Path, created (with its parents) and checked writable by
+    writing a file there, before any work; else one line and exit 2."""
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".fusednet-write-check-"):
+            pass
+    except OSError as exc:
+        ap.fail(f"cannot write to {flag} {path}: {exc.strerror or exc}")
+    return out
+
+
+def available_memory():
+    """Bytes of memory available to a new allocation (Linux ``MemAvailable``,
+    else physical memory), or None when unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_memory(ap, need, what, hint):
+    """Exit with one line when ``need`` bytes exceed the memory available."""
+    have = available_memory()
+    if have is not None and need > have:
+        ap.fail(f"{what} needs about {need / 2**30:.1f} GiB of memory and "
+                f"{have / 2**30:.1f} GiB are available; {hint}")
 
 
 def _usage():

@@ -1,5 +1,5 @@
 """Grid or random search over hidden size, learning rate, regularization and
-decay, in parallel (joblib worker processes) or on a Dask cluster; prints a
+decay, in one parallel call (train_many), worker processes or on a Dask cluster; prints a
 ranked table, saves the best model and a picture of validation accuracy.
 
     fusednet search [--dataset digits] [--hidden 50,100] [--lr 0.1,0.5] [--reg 1e-4,1e-3]
@@ -8,56 +8,45 @@ ranked table, saves the best model and a picture of validation accuracy.
 """
 import argparse
 import json
+import os
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-from .cli import OneLineParser
+from .cli import OneLineParser, check_memory, number, number_list, seed, writable_dir
 from .data import DataError, load, needs
-
-
-def number_list(kind):
-    def parse(text):
-        try:
-            values = [kind(v) for v in text.split(",")]
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}")
-        if not values or any(not np.isfinite(v) or v < 0 for v in values):
-            raise argparse.ArgumentTypeError(f"expected numbers >= 0, got {text!r}")
-        return values
-    return parse
 
 
 def main(argv=None, prog="fusednet search"):
     ap = OneLineParser(prog=prog, description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", default="digits")
-    ap.add_argument("--hidden", type=number_list(int), default=[50, 100])
-    ap.add_argument("--lr", type=number_list(float), default=[0.1, 0.5])
-    ap.add_argument("--reg", type=number_list(float), default=[1e-4, 1e-3])
-    ap.add_argument("--decay", type=number_list(float), default=[0.95, 0.99])
-    ap.add_argument("--random", type=int, default=0,
+    ap.add_argument("--hidden", type=number_list(int, 1), default=[50, 100])
+    ap.add_argument("--lr", type=number_list(float, 0, low_open=True), default=[0.1, 0.5])
+    ap.add_argument("--reg", type=number_list(float, 0), default=[1e-4, 1e-3])
+    ap.add_argument("--decay", type=number_list(float, 0), default=[0.95, 0.99])
+    ap.add_argument("--random", type=number(int, 0), default=0,
                     help="try this many random settings from the lists instead of all")
-    ap.add_argument("--iters", type=int, default=500)
-    ap.add_argument("--batch", type=int, default=200)
-    ap.add_argument("--std", type=float, default=0.1)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--jobs", type=int, default=-1, help="parallel workers (-1: one per core)")
+    ap.add_argument("--iters", type=number(int, 1), default=500)
+    ap.add_argument("--batch", type=number(int, 1), default=200)
+    ap.add_argument("--std", type=number(float, 0, low_open=True), default=0.1)
+    ap.add_argument("--seed", type=seed, default=0)
+    ap.add_argument("--jobs", type=jobs, default=-1,
+                    help="threads, or worker processes with --processes (-1: one per core)")
+    ap.add_argument("--processes", action="store_true",
+                    help="one worker process per setting (joblib) instead of one parallel call")
     ap.add_argument("--dask-scheduler", default=None, help="run on this Dask scheduler")
     ap.add_argument("--out", default="runs/search")
     args = ap.parse_args(argv)
-    for name in ("iters", "batch"):
-        if getattr(args, name) < 1:
-            ap.error(f"--{name} must be at least 1")
-    if args.random < 0 or min(args.hidden) < 1 or min(args.lr) <= 0:
-        ap.error("--random must be >= 0, hidden sizes and learning rates > 0")
     ap.require(*needs(args.dataset), "matplotlib",
-               *(("dask", "distributed") if args.dask_scheduler else ("joblib",)))
+               *(("dask", "distributed") if args.dask_scheduler
+                 else ("joblib",) if args.processes else ()))
+    out = writable_dir(ap, args.out)
     try:
         data = load(args.dataset, seed=args.seed)
     except DataError as exc:
         ap.fail(exc)
+    check_search_memory(ap, args, data)
 
     from ..net.search import best_net, search
     grid = dict(hidden_sizes=args.hidden, learning_rates=args.lr, regs=args.reg,
@@ -80,6 +69,8 @@ def main(argv=None, prog="fusednet search"):
             except Exception as exc:
                 ap.fail(f"cannot reach the Dask scheduler {args.dask_scheduler}: {exc}")
             kw["backend"] = "dask"
+        elif args.processes:
+            kw["backend"] = "loky"
         results = search(data, **grid, settings=settings, **kw)
     finally:
         if client is not None:
@@ -87,24 +78,75 @@ def main(argv=None, prog="fusednet search"):
     seconds = time.perf_counter() - start
 
     print(f"{len(results)} settings on {args.dataset}, {args.iters} iterations each, "
-          f"in {seconds:.1f} s ({'dask ' + args.dask_scheduler if args.dask_scheduler else f'{args.jobs} jobs'})")
+          f"in {seconds:.1f} s ({where(args)})")
     print(f"{'rank':>4s} {'hidden':>6s} {'lr':>8s} {'reg':>8s} {'decay':>6s} {'val acc':>8s}")
     for rank, r in enumerate(results, 1):
         print(f"{rank:4d} {r['hidden_size']:6d} {r['learning_rate']:8.2g} {r['reg']:8.2g} "
-              f"{r['learning_rate_decay']:6.3g} {r['val_acc']:8.4f}")
+              f"{r['learning_rate_decay']:6.3g} {accuracy_cell(r)}")
+    (out / "results.json").write_text(json.dumps(
+        [{k: none_if_nan(v) for k, v in r.items() if k != "params"} for r in results], indent=1))
+    picture(results, out / "search.png")
+    if results[0]["diverged"]:
+        ap.fail(f"every setting diverged; wrote {out / 'results.json'} and {out / 'search.png'} "
+                "(try smaller --lr)", status=1)
     best = best_net(results[0])
     test_acc = float(np.mean(best.predict(data["X_test"]) == data["y_test"]))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     best.save(out / "best_model.npz")
-    (out / "results.json").write_text(json.dumps(
-        [{k: v for k, v in r.items() if k != "params"} for r in results], indent=1))
-    picture(results, out / "search.png")
     print(f"best: hidden {results[0]['hidden_size']}, lr {results[0]['learning_rate']:g}, "
           f"reg {results[0]['reg']:g}, decay {results[0]['learning_rate_decay']:g}: "
           f"validation {results[0]['val_acc']:.4f}, test {test_acc:.4f}")
     print(f"wrote {out / 'best_model.npz'}, {out / 'results.json'}, {out / 'search.png'}")
     return 0
+
+
+def where(args):
+    """How the settings ran, for the summary line."""
+    if args.dask_scheduler:
+        return f"dask {args.dask_scheduler}"
+    return f"{args.jobs} {'worker processes' if args.processes else 'threads, one call'}"
+
+
+def jobs(text):
+    """``--jobs``: a non-zero integer (negative: all cores but ``-jobs - 1``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value == 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive number of workers or -1 (one per core), got {text!r}")
+    return value
+
+
+def check_search_memory(ap, args, data):
+    """One line and exit when the largest setting, times the settings that run
+    at once, cannot fit in memory."""
+    from ..net.architecture import training_bytes
+    classes = int(max(data[f"y_{p}"].max() for p in ("train", "val", "test"))) + 1
+    rows = max(len(data[f"X_{p}"]) for p in ("train", "val", "test"))
+    sizes = [data["X_train"].shape[1], max(args.hidden), max(classes, 2)]
+    settings = args.random or (len(args.hidden) * len(args.lr) * len(args.reg) * len(args.decay))
+    if args.dask_scheduler:
+        at_once = 1
+    elif args.processes:
+        at_once = min(settings, args.jobs if args.jobs > 0
+                      else max(1, (os.cpu_count() or 1) + 1 + args.jobs))
+    else:
+        at_once = settings  # one call holds every model's buffers
+    check_memory(ap, at_once * training_bytes(sizes, args.batch, rows, np.float64),
+                 f"{at_once} {' -> '.join(map(str, sizes))} net(s) at once with --batch {args.batch}",
+                 "use smaller --hidden, --batch, fewer settings or --processes with fewer --jobs")
+
+
+def accuracy_cell(result):
+    """The table's last column: the validation accuracy, or where it diverged."""
+    if result["diverged"]:
+        return f"diverged at iteration {result['diverged_at']}"
+    return f"{result['val_acc']:8.4f}"
+
+
+def none_if_nan(value):
+    return None if isinstance(value, float) and value != value else value
 
 
 def picture(results, path):
@@ -115,7 +157,12 @@ def picture(results, path):
     reg = np.array([r["reg"] for r in results])
     acc = np.array([r["val_acc"] for r in results])
     size = np.array([r["hidden_size"] for r in results], float)
-    dots = ax.scatter(lr, reg + 1e-12, c=acc, s=30 + 120 * size / size.max(), cmap="viridis")
+    ok = ~np.array([r["diverged"] for r in results])
+    dots = ax.scatter(lr[ok], reg[ok] + 1e-12, c=acc[ok], s=30 + 120 * size[ok] / size.max(),
+                      cmap="viridis")
+    if not ok.all():
+        ax.scatter(lr[~ok], reg[~ok] + 1e-12, marker="x", c="red", label="diverged")
+        ax.legend(loc="best")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("learning rate")

@@ -9,36 +9,13 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-from .cli import OneLineParser
+from .cli import OneLineParser, check_memory, number, seed, writable_dir
 from .data import DataError, load, needs
 
 UPDATES = ("sgd", "sgd_momentum", "nesterov", "rmsprop", "adam")
-
-
-def positive(kind):
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}")
-        if not np.isfinite(value) or value <= 0:
-            raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-        return value
-    return parse
-
-
-def non_negative(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}")
-    if not np.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return value
 
 
 def widths(text):
@@ -59,15 +36,15 @@ def parser(prog="fusednet train"):
     ap.add_argument("--activation", choices=["relu", "tanh", "sigmoid"], default="relu")
     ap.add_argument("--residual", action="store_true")
     ap.add_argument("--update", choices=UPDATES, default="sgd")
-    ap.add_argument("--lr", type=positive(float), default=0.5)
-    ap.add_argument("--lr-decay", type=non_negative, default=0.99)
-    ap.add_argument("--reg", type=non_negative, default=1e-4)
-    ap.add_argument("--iters", type=positive(int), default=1500)
-    ap.add_argument("--batch", type=positive(int), default=200)
-    ap.add_argument("--std", type=positive(float), default=None,
+    ap.add_argument("--lr", type=number(float, 0, low_open=True), default=0.5)
+    ap.add_argument("--lr-decay", type=number(float, 0), default=0.99)
+    ap.add_argument("--reg", type=number(float, 0), default=1e-4)
+    ap.add_argument("--iters", type=number(int, 1), default=1500)
+    ap.add_argument("--batch", type=number(int, 1), default=200)
+    ap.add_argument("--std", type=number(float, 0, low_open=True), default=None,
                     help="initial weight std (default: sqrt(2 / fan_in) for relu (He), sqrt(1 / fan_in) otherwise (LeCun))")
     ap.add_argument("--dtype", choices=["float64", "float32"], default="float64")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=seed, default=0)
     ap.add_argument("--out", default="runs/train", help="directory for model, history, pictures")
     ap.add_argument("--compare", action="store_true",
                     help="run the same training with the NumPy reference and report the speed ratio")
@@ -113,19 +90,27 @@ def save_run(out, model, stats, args, data, seconds, stopped=None):
 def main(argv=None, prog="fusednet train"):
     ap = parser(prog)
     args = ap.parse_args(argv)
+    if args.compare and (len(args.hidden) != 1 or args.activation != "relu"
+                         or args.update != "sgd" or args.residual):
+        ap.error("--compare runs the NumPy reference, which is a two-layer relu net trained by "
+                 "sgd: use one --hidden width, --activation relu, --update sgd")
     ap.require(*needs(args.dataset), "matplotlib", *(() if args.no_progress else ("tqdm",)))
+    out = writable_dir(ap, args.out)
     try:
         data = load(args.dataset, seed=args.seed)
     except DataError as exc:
         ap.fail(exc)
     from ..net import MLP, TrainingDiverged, TrainingInterrupted, precompile
-    X, y = data["X_train"].astype(args.dtype), data["y_train"]
+    from ..net.architecture import training_bytes
+    y = data["y_train"]
     classes = int(max(y.max(), data["y_val"].max(), data["y_test"].max())) + 1
-    sizes = [X.shape[1], *args.hidden, max(classes, 2)]
-    if args.compare and (len(sizes) != 3 or args.activation != "relu" or args.update != "sgd"
-                         or args.residual):
-        ap.error("--compare runs the NumPy reference, which is a two-layer relu net trained by "
-                 "sgd: use one --hidden width, --activation relu, --update sgd")
+    sizes = [data["X_train"].shape[1], *args.hidden, max(classes, 2)]
+    rows = max(len(data[f"X_{part}"]) for part in ("train", "val", "test"))
+    check_memory(ap, training_bytes(sizes, args.batch, rows, args.dtype)
+                 * (2 if args.compare else 1) + data["X_train"].size * np.dtype(args.dtype).itemsize,
+                 f"a {' -> '.join(map(str, sizes))} net with --batch {args.batch}",
+                 "use smaller --hidden or --batch")
+    X = data["X_train"].astype(args.dtype)
     X_val = data["X_val"].astype(args.dtype)
     train_kw = dict(learning_rate=args.lr, learning_rate_decay=args.lr_decay, reg=args.reg,
                     num_iters=args.iters, batch_size=args.batch)
@@ -141,7 +126,6 @@ def main(argv=None, prog="fusednet train"):
         model = MLP(sizes, args.activation, args.residual, weight_scale=args.std,
                     dtype=args.dtype, seed=args.seed)
     callback, bar = progress_callback(args.iters, not args.no_progress)
-    out = Path(args.out)
     start = time.perf_counter()
     try:
         stats = model.train(X, y, X_val, data["y_val"], **train_kw,

@@ -99,3 +99,35 @@ def test_scipy_blas_fallback_trains_to_the_same_losses():
     assert fallback["source"] == "SciPy's BLAS through np.dot"
     np.testing.assert_allclose(fallback["loss"], ours["loss"], rtol=1e-10)
     assert len(ours["loss"]) == 60
+
+
+NO_CACHE_DIRECTORY = textwrap.dedent("""
+    import warnings
+    from numba.core import caching
+    # As on a read-only install whose user has no writable cache directory:
+    # no locator accepts any function.
+    for loc in (caching.UserProvidedCacheLocator, caching.InTreeCacheLocator,
+                caching.UserWideCacheLocator, caching.IPythonCacheLocator,
+                caching.ZipCacheLocator):
+        loc.from_function = classmethod(lambda cls, py_func, py_file: None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        import numpy as np
+        from fusednet import kernels
+        from fusednet.kernels import blas
+        X = np.ones((30, 20)); W = np.ones((20, 10))
+        out = kernels.affine_forward(X, W, np.zeros(10))
+    assert blas.SOURCE == "SciPy's BLAS through np.dot", blas.SOURCE
+    assert (out == 20).all()
+    ours = [str(w.message) for w in caught if "fusednet" in str(w.message)]
+    assert len(ours) == 1 and "NUMBA_CACHE_DIR" in ours[0], ours
+""")
+
+
+@pytest.mark.slow
+def test_np_dot_adapter_compiles_in_memory_without_a_cache_directory():
+    # The adapter behind FUSEDNET_BLAS=scipy (and every platform without
+    # NumPy's CBLAS) is compiled at import: it must honour config.CACHE too.
+    out = subprocess.run([sys.executable, "-c", NO_CACHE_DIRECTORY], capture_output=True, text=True,
+                         env=dict(os.environ, FUSEDNET_BLAS="scipy"))
+    assert out.returncode == 0, out.stderr[-3000:]

@@ -34,8 +34,8 @@ def test_exits_1_when_the_tolerance_is_not_met():
 @pytest.mark.parametrize("args, words", [(("--layers", "4,x,3"), "comma-separated integers"),
                                          (("--layers", "4,1"), "the last >= 2"),
                                          (("--activation", "gelu"), "invalid choice"),
-                                         (("--samples", "0"), "--samples must be at least 1"),
-                                         (("--reg", "-1"), "--reg must be finite")])
+                                         (("--samples", "0"), "argument --samples: expected an integer >= 1"),
+                                         (("--reg", "-1"), "argument --reg: expected a number >= 0")])
 def test_bad_flags_give_one_line_and_no_traceback(args, words):
     out = gradcheck(*args)
     assert out.returncode == 2 and words in out.stderr and "Traceback" not in out.stderr

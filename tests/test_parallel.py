@@ -25,9 +25,9 @@ def test_each_model_equals_the_same_setting_trained_alone(dtype):
                          std=0.1, seed=4)
     assert all(a == b for a, b in zip(np.random.get_state()[1], state[1]))  # np.random untouched
     for setting, r in zip(SETTINGS, results):
-        alone = _train_one(X, d["y_train"], Xv, d["y_val"], *setting, 70, 32, 0.1, 4)
+        alone = _train_one(X, d["y_train"], Xv, d["y_val"], *setting, 70, 32, 0.1, 4, 3)
         assert r["history"] == alone["history"]
-        assert r["val_acc"] == alone["val_acc"] and r["diverged"] is None
+        assert r["val_acc"] == alone["val_acc"] and r["diverged"] is False
         for k in alone["params"]:
             assert r["params"][k].dtype == np.dtype(dtype)
             np.testing.assert_array_equal(r["params"][k], alone["params"][k])
@@ -40,11 +40,14 @@ def test_a_diverging_model_stops_and_the_others_go_on():
     results = train_many(X, d["y_train"], X[:40], d["y_train"][:40], settings, num_iters=200,
                          batch_size=16, std=0.1)
     bad = results[1]
-    assert bad["diverged"] is not None and len(bad["history"]["loss_history"]) == bad["diverged"]
+    assert bad["diverged"] and len(bad["history"]["loss_history"]) == bad["diverged_at"]
     assert all(np.isfinite(v).all() for v in bad["params"].values())
+    alone_bad = _train_one(X, d["y_train"], X[:40], d["y_train"][:40], *settings[1], 200, 16, 0.1,
+                           0, 3)
+    assert (alone_bad["diverged_at"], alone_bad["history"]) == (bad["diverged_at"], bad["history"])
     for r, s in zip((results[0], results[2]), (settings[0], settings[2])):
-        alone = _train_one(X, d["y_train"], X[:40], d["y_train"][:40], *s, 200, 16, 0.1, 0)
-        assert r["diverged"] is None and r["history"] == alone["history"]
+        alone = _train_one(X, d["y_train"], X[:40], d["y_train"][:40], *s, 200, 16, 0.1, 0, 3)
+        assert r["diverged"] is False and r["history"] == alone["history"]
 
 
 def test_settings_are_checked_before_any_work():

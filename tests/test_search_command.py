@@ -67,7 +67,7 @@ def test_on_a_dask_scheduler(tmp_path):
 
 @pytest.mark.parametrize("args, words", [
     (("--lr", "0.1,abc"), "expected comma-separated numbers"),
-    (("--iters", "0"), "--iters must be at least 1"),
+    (("--iters", "0"), "argument --iters: expected an integer >= 1, got '0'"),
     (("--dataset", "nosuch"), "unknown dataset"),
     (("--dask-scheduler", "tcp://127.0.0.1:9", "--iters", "5"), "cannot reach the Dask scheduler"),
 ])

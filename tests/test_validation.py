@@ -69,7 +69,7 @@ def test_mismatched_workspace_is_refused(net):
             call(net, workspace=ws)
     with pytest.raises(ValueError, match="need_dX=True but the workspace"):
         call(net, workspace=kernels.TwoLayerWorkspace(6, 5, 4, 3), need_dX=True)
-    with pytest.raises(ValueError, match="hidden_size must be a positive integer"):
+    with pytest.raises(ValueError, match="hidden_size must be an integer >= 1"):
         kernels.TwoLayerWorkspace(6, 5, 0, 3)
     with pytest.raises(TypeError, match="dtype must be float32 or float64"):
         kernels.TwoLayerWorkspace(6, 5, 4, 3, np.int32)

@@ -1,0 +1,89 @@
+"""What the models accept as data, and the one conversion they make.
+
+The kernels of ``fusednet.kernels`` take NumPy arrays of the parameters'
+dtype and refuse anything else. The models (``MLP``, ``TwoLayerNet``) also
+take array-likes, converted here once per call, at the boundary:
+
+- lists, pandas objects, ``np.matrix`` (what ``scipy.sparse``'s
+  ``todense()`` returns), ``np.memmap`` and masked arrays without masked
+  entries are read as plain arrays;
+- a masked array with masked entries, a ``scipy.sparse`` matrix, ragged
+  lists and non-numeric data are refused with the argument's name.
+
+The compiled loop reads X as a C-contiguous, writeable array of the model's
+dtype, so X of another dtype (float32 data for a float64 model), a
+read-only array (a memmap opened with ``mode='r'``, a pandas frame under
+copy-on-write) or a strided view is copied for the call. Above
+:data:`COPY_WARN_BYTES` that copy is announced once per process and kind, by
+an :class:`InputCopyWarning` that says how to avoid it.
+"""
+import warnings
+
+import numpy as np
+
+from ..kernels.checks import as_labels, check_finite, check_shape, plain_array
+
+#: A conversion copy of X at least this large is announced (once per kind).
+COPY_WARN_BYTES = 256 << 20
+
+_warned = set()
+
+
+class InputCopyWarning(UserWarning):
+    """X was copied (to the model's dtype, or to writeable C-contiguous memory)."""
+
+
+def as_array(name, a):
+    """``a`` as a plain ndarray (no copy when it already is an ndarray or a
+    subclass), or a TypeError/ValueError naming ``name``."""
+    if hasattr(a, "tocsr") and hasattr(a, "nnz"):
+        raise TypeError(f"{name} is a scipy.sparse {type(a).__name__}; the nets take dense rows: "
+                        f"pass {name}.toarray()")
+    if not isinstance(a, np.ndarray):
+        try:
+            a = np.asarray(a)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{name} cannot be read as an array ({type(a).__name__}): {exc}") from None
+    return plain_array(name, a)
+
+
+def _announce_copy(name, X, dtype):
+    reasons = [kind for kind, applies in (
+        (f"{X.dtype} to {dtype}", X.dtype != dtype),
+        ("read-only", not X.flags.writeable),
+        ("not C-contiguous", not X.flags.c_contiguous)) if applies]
+    nbytes = X.size * dtype.itemsize
+    key = tuple(reasons)
+    if not reasons or nbytes < COPY_WARN_BYTES or key in _warned:
+        return
+    _warned.add(key)
+    if X.dtype != dtype:
+        fix = (f"convert it once ({name} = {name}.astype(np.{dtype})), or make the model "
+               f"dtype=np.{X.dtype}" if X.dtype in (np.float32, np.float64)
+               else f"convert it once ({name} = {name}.astype(np.{dtype}))")
+    else:
+        fix = f"pass a writeable C-contiguous array ({name} = np.array({name}, order='C'))"
+    warnings.warn(f"{name} ({' x '.join(map(str, X.shape))}, {', '.join(reasons)}) is copied to "
+                  f"a writeable C-contiguous {dtype} array of {nbytes / 2**30:.2f} GiB on every call "
+                  f"that takes it; {fix} to avoid the copy", InputCopyWarning, stacklevel=4)
+
+
+def as_rows(name, X, width, dtype):
+    """X (n, width) as a C-contiguous, writeable, finite array of ``dtype``.
+
+    Integers and booleans are converted too; see the module for what else is
+    accepted, refused, and when the copy is announced.
+    """
+    X = as_array(name, X)
+    if X.dtype.kind not in "fiub":
+        raise TypeError(f"{name} must hold real numbers, got dtype {X.dtype}")
+    check_shape(name, X, 2, (None, width))
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} is empty (shape {X.shape}); expected at least one row")
+    _announce_copy(name, X, dtype)
+    return check_finite(name, np.require(X, dtype, ["C_CONTIGUOUS", "WRITEABLE"]))
+
+
+def as_class_labels(name, y, n, num_classes):
+    """y (n,) integer labels in [0, num_classes) from any array-like."""
+    return as_labels(name, as_array(name, y), n, num_classes)

@@ -207,6 +207,9 @@ def check_number(name, value, low=None, high=None, *, integer=False, low_open=Fa
     ``[low, high]`` (either bound None for none; ``low_open`` / ``high_open``
     exclude the bound itself). NumPy scalars and 0-d arrays are accepted.
     """
+    if type(value) is float and not integer and low is not None and high is None \
+            and not low_open and value >= low and value != np.inf:
+        return value  # the common case, without the ABC checks (NaN fails value >= low)
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value[()]
     kind = numbers.Integral if integer else numbers.Real

@@ -89,7 +89,7 @@ def softmax_xent(s, y, ds, row_loss):
         t = y[i]
         # p_t - 1 is written as -others / total (summed in float64): no
         # cancellation when the net is confident and 1 - p_t is below eps.
-        others = np.float64(0.0)  # float64 also when run as Python (NUMBA_DISABLE_JIT)
+        others = np.float64(0.0)  # float64 also when run as Python (NEP 50)
         for k in range(t):
             others += ds[i, k]
         for k in range(t + 1, c):
@@ -109,7 +109,7 @@ def softmax_xent(s, y, ds, row_loss):
 @njit(**JIT)
 def l2_fold(dW, W, scale):
     """``dW += scale * W``; returns ``sum(W**2)`` (float64), in one pass."""
-    total = np.float64(0.0)  # a float64 sum of float32 squares, compiled or not
+    total = np.float64(0.0)  # float64 also when run as Python (NEP 50)
     for i in range(W.shape[0]):
         for j in range(W.shape[1]):
             w = W[i, j]

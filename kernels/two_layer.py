@@ -14,7 +14,7 @@ with ``c = 2 reg`` (``l2='full'``, loss ``reg |W|^2``) or ``c = reg``
 (``l2='half'``, loss ``0.5 reg |W|^2``).
 """
 import numpy as np
-from numba import njit
+from numba import literal_unroll, njit
 
 from . import config
 from .activations import IDENTITY, activation_code
@@ -64,38 +64,41 @@ class TwoLayerWorkspace:
     def need_dX(self):
         return self.dX.shape[0] > 0
 
+    #: The buffers in :func:`_two_layer_loss`'s order.
+    BUFFERS = ("h", "dh", "scores", "dW1", "db1", "dW2", "db2", "dX", "row_loss", "col_acc")
+
     def buffers(self, N, D, H, C, dtype, need_dX, inputs=()):
         """The buffers in :func:`_two_layer_loss`'s order, each checked against
         what a batch of N rows touches, whatever was assigned to them since:
         a NumPy array, C-contiguous and writeable, of the right dtype, at
-        least N rows and exactly the other dimensions; no two overlapping,
-        nor any of them overlapping one of ``inputs`` (name, array) pairs.
+        least N rows (h, dh, scores, dX, row_loss, col_acc) and exactly the
+        other dimensions; no two overlapping, nor any of them overlapping one
+        of ``inputs``, ``(name, array)`` pairs of C-contiguous arrays.
         """
-        f64 = np.dtype(np.float64)
-        need = (("h", (N, H), dtype), ("dh", (N, H), dtype), ("scores", (N, C), dtype),
-                ("dW1", (D, H), dtype), ("db1", (H,), dtype), ("dW2", (H, C), dtype),
-                ("db2", (C,), dtype), ("dX", (N if need_dX else 0, D), dtype),
-                ("row_loss", (N,), f64), ("col_acc", (max(H, C),), f64))
-        at_least = {"h", "dh", "scores", "dX", "row_loss", "col_acc"}  # first axis
-        out = []
-        for name, shape, dt in need:
-            a = getattr(self, name)
-            label = f"workspace.{name}"
-            if type(a) is not np.ndarray:
-                raise TypeError(f"{label} must be a NumPy array, got {type(a).__name__}")
-            if a.dtype != dt:
-                raise TypeError(f"{label} has dtype {a.dtype}; expected {dt}")
-            short = a.ndim == len(shape) and name in at_least and a.shape[0] >= shape[0]
-            if a.shape != shape and not (short and a.shape[1:] == shape[1:]):
-                want = (f"(>= {shape[0]}" + "".join(f", {d}" for d in shape[1:])
-                        + ("," if len(shape) == 1 else "") + ")") if name in at_least else str(shape)
-                raise ValueError(f"{label} has shape {a.shape}; expected {want}")
-            if not a.flags.c_contiguous or not a.flags.writeable:
-                raise ValueError(f"{label} must be a writeable C-contiguous array")
-            out.append(a)
-        _refuse_overlap([(f"workspace.{name}", a) for (name, _, _), a in zip(need, out)],
-                        list(inputs))
-        return tuple(out)
+        bufs = (self.h, self.dh, self.scores, self.dW1, self.db1, self.dW2, self.db2, self.dX,
+                self.row_loss, self.col_acc)
+        # (rows, trailing shape, dtype); rows is a minimum for the first three
+        # and the last three, exact for the gradients.
+        need = ((N, (H,), dtype), (N, (H,), dtype), (N, (C,), dtype), (D, (H,), dtype),
+                (H, (), dtype), (H, (C,), dtype), (C, (), dtype), (N if need_dX else 0, (D,), dtype),
+                (N, (), _F64), (max(H, C), (), _F64))
+        for i, a in enumerate(bufs):
+            rows, tail, dt = need[i]
+            # One fast test per buffer; the slow path finds what is wrong.
+            if type(a) is not np.ndarray or a.dtype != dt:
+                _explain(self.BUFFERS[i], a, rows, tail, dt, 3 <= i <= 6)
+            shape, flags = a.shape, a.flags
+            if not (flags.c_contiguous and flags.writeable and shape[1:] == tail
+                    and (shape[0] == rows if 3 <= i <= 6 else shape[0] >= rows)):
+                _explain(self.BUFFERS[i], a, rows, tail, dt, 3 <= i <= 6)
+        arrays = tuple(a for _, a in inputs) + bufs
+        k = _first_overlap(arrays, len(inputs))
+        if k >= 0:
+            names = [name for name, _ in inputs] + [f"workspace.{b}" for b in self.BUFFERS]
+            first, second = names[k // len(arrays)], names[k % len(arrays)]
+            raise ValueError(f"{first} overlaps {second}: the kernel writes there while "
+                             f"reading it; pass separate arrays")
+        return bufs
 
     def __repr__(self):
         N, D, H, C = self.shape
@@ -103,25 +106,42 @@ class TwoLayerWorkspace:
                 f"num_classes={C}, dtype={self.dtype.name}, need_dX={self.need_dX})")
 
 
-def _refuse_overlap(buffers, inputs):
-    """ValueError naming the first pair of C-contiguous arrays whose memory
-    overlaps, among ``buffers`` and between ``buffers`` and ``inputs`` (inputs
-    may share memory with one another: they are only read)."""
-    spans = []
-    for group, pairs in ((0, buffers), (1, inputs)):
-        for name, a in pairs:
-            if a.size:
-                start = a.__array_interface__["data"][0]
-                spans.append((start, start + a.nbytes, group, name))
-    spans.sort()
-    for i, (start, end, group, name) in enumerate(spans):
-        for other_start, _, other_group, other in spans[i + 1:]:
-            if other_start >= end:
-                break
-            if group == 0 or other_group == 0:
-                first, second = (name, other) if group == 0 else (other, name)
-                raise ValueError(f"{second} overlaps {first}: the kernel writes there while "
-                                 f"reading it; pass separate arrays")
+_F64 = np.dtype(np.float64)
+
+
+def _explain(name, a, rows, tail, dt, exact):
+    """Raise the error that says how workspace buffer ``name`` is unfit: it
+    must be a writeable C-contiguous array of dtype ``dt`` and shape
+    ``(rows,) + tail`` (``rows`` a minimum unless ``exact``)."""
+    label = f"workspace.{name}"
+    if type(a) is not np.ndarray:
+        raise TypeError(f"{label} must be a NumPy array, got {type(a).__name__}")
+    if a.dtype != dt:
+        raise TypeError(f"{label} has dtype {a.dtype}; expected {dt}")
+    if a.shape[1:] != tail or (a.shape[0] != rows if exact else a.shape[:1] < (rows,)):
+        dims = f"{'' if exact else '>= '}{rows}" + "".join(f", {d}" for d in tail)
+        raise ValueError(f"{label} has shape {a.shape}; expected ({dims}{',' if not tail else ''})")
+    raise ValueError(f"{label} must be a writeable C-contiguous array")
+
+
+@njit(**JIT)
+def _first_overlap(arrays, n_read):
+    """``i * len(arrays) + j`` for the first pair ``i < j`` of non-empty
+    C-contiguous arrays whose memory overlaps, at least one of them past the
+    first ``n_read`` (those are only read, and may share memory), or -1."""
+    n = len(arrays)
+    spans = np.empty((n, 2), np.int64)
+    i = 0
+    for a in literal_unroll(arrays):
+        spans[i, 0] = a.ctypes.data
+        spans[i, 1] = a.ctypes.data + a.size * a.itemsize
+        i += 1
+    for i in range(n):
+        for j in range(max(i + 1, n_read), n):
+            if spans[i, 1] > spans[i, 0] and spans[j, 1] > spans[j, 0] \
+                    and spans[i, 0] < spans[j, 1] and spans[j, 0] < spans[i, 1]:
+                return i * n + j
+    return -1
 
 
 @njit(**JIT)

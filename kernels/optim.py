@@ -18,6 +18,7 @@ The rule is an integer code; its branch is loop-invariant and unswitched.
 import numpy as np
 from numba import njit
 
+from .checks import check_number
 from .config import JIT
 
 SGD, SGD_MOMENTUM, NESTEROV, RMSPROP, ADAM, ADAM_FOLDED = 0, 1, 2, 3, 4, 5
@@ -34,6 +35,18 @@ RULES = {
 }
 
 
+#: The range of each config key: rates and epsilon > 0, momentum in [0, 1],
+#: decay and Adam's betas in [0, 1) (a beta of 1 divides by zero).
+LIMITS = {
+    "learning_rate": dict(low=0, low_open=True),
+    "momentum": dict(low=0, high=1),
+    "decay_rate": dict(low=0, high=1, high_open=True),
+    "beta1": dict(low=0, high=1, high_open=True),
+    "beta2": dict(low=0, high=1, high_open=True),
+    "epsilon": dict(low=0, low_open=True),
+}
+
+
 def hyper(rule, config):
     """``(code, lr, p1, p2, eps)`` for the kernel from a CS231n-style config."""
     if rule not in RULES:
@@ -44,9 +57,8 @@ def hyper(rule, config):
         raise ValueError(f"unknown {rule} config keys {sorted(unknown)}; "
                          f"it takes {sorted(defaults)}")
     cfg = dict(defaults, **{k: v for k, v in config.items() if k in defaults})
-    for key, value in cfg.items():
-        if not np.isfinite(value) or value < 0:
-            raise ValueError(f"{key} must be finite and >= 0, got {value!r}")
+    cfg = {key: check_number(key if key == "learning_rate" else f"optim_config[{key!r}]", value,
+                             **LIMITS[key]) for key, value in cfg.items()}
     p1 = cfg.get("momentum", cfg.get("decay_rate", cfg.get("beta1", 0.0)))
     p2 = cfg.get("beta2", 0.0)
     return code, float(cfg["learning_rate"]), float(p1), float(p2), float(cfg.get("epsilon", 0.0))

@@ -22,6 +22,17 @@ from .inputs import as_class_labels, as_rows
 from .training import TrainingDiverged, TrainingInterrupted  # noqa: F401  (public here too)
 
 
+#: The range of each numeric argument of :meth:`MLP.train` (``learning_rate``
+#: and ``optim_config`` are checked by the update rule, ``reg`` by ``l2_scale``).
+TRAIN_LIMITS = {
+    "learning_rate_decay": dict(low=0),
+    "num_iters": dict(low=1, integer=True),
+    "batch_size": dict(low=1, integer=True),
+    "decay_every": dict(low=1, integer=True),
+    "callback_every": dict(low=1, integer=True),
+}
+
+
 class MLP:
     """Fully-connected classifier: affine -> act -> ... -> affine -> softmax.
 
@@ -249,15 +260,19 @@ class MLP:
         Returns ``{'loss_history', 'train_acc_history', 'val_acc_history'}``.
         """
         c = l2_scale(reg, l2)
-        num_iters, batch_size = _positive("num_iters", num_iters), _positive("batch_size", batch_size)
-        decay_every = _positive("decay_every", decay_every)
-        if not np.isfinite(learning_rate_decay) or learning_rate_decay < 0:
-            raise ValueError(f"learning_rate_decay must be finite and >= 0, got {learning_rate_decay!r}")
+        checked = {name: check_number(name, value, **TRAIN_LIMITS[name]) for name, value in (
+            ("learning_rate_decay", learning_rate_decay), ("num_iters", num_iters),
+            ("batch_size", batch_size), ("decay_every", decay_every),
+            ("callback_every", callback_every))}
+        num_iters, batch_size = checked["num_iters"], checked["batch_size"]
+        decay_every, callback_every = checked["decay_every"], checked["callback_every"]
+        verbose, keep_best = check_bool("verbose", verbose), check_bool("keep_best", keep_best)
         if sampling not in ("replacement", "epochs"):
             raise ValueError(f"sampling must be 'replacement' or 'epochs', got {sampling!r}")
-        if eval_every is not None and (isinstance(eval_every, bool) or eval_every < 0
-                                       or not isinstance(eval_every, (int, np.integer))):
-            raise ValueError(f"eval_every must be an integer >= 0, got {eval_every!r}")
+        if eval_every is not None:
+            eval_every = check_number("eval_every", eval_every, 0, integer=True)
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
         opt = training.optimizer(update, optim_config, learning_rate, self._theta)
         net = self.packed()
         X, X_val = self._inputs(X), self._inputs(X_val, "X_val")
@@ -320,9 +335,3 @@ class MLP:
         other = MLP.load(path, expect=self)
         self._theta[:] = other._theta
         self._make_views()
-
-
-def _positive(name, value):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)

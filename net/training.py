@@ -58,6 +58,8 @@ class TrainingInterrupted(KeyboardInterrupt):
 def optimizer(rule, config_, learning_rate, theta):
     """``(Optimizer, Progress)`` for update rule ``rule`` with CS231n-style
     ``config_`` keys, over parameters ``theta``."""
+    if config_ is not None and not isinstance(config_, dict):
+        raise TypeError(f"optim_config must be a dict or None, got {type(config_).__name__}")
     code, lr, p1, p2, eps = hyper(rule, dict(config_ or {}, learning_rate=learning_rate))
     return L.optimizer_struct(code, p1, p2, eps, theta), L.progress_struct(lr)
 

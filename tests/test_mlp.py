@@ -100,7 +100,7 @@ def test_update_rules_are_checked():
         optim.hyper("adagrad", {})
     with pytest.raises(ValueError, match=r"unknown adam config keys \['momentum'\]"):
         optim.hyper("adam", {"momentum": 0.9})
-    with pytest.raises(ValueError, match="beta1 must be finite"):
+    with pytest.raises(ValueError, match=r"optim_config\['beta1'\] must be finite"):
         optim.hyper("adam", {"beta1": float("nan")})
 
 
@@ -216,7 +216,7 @@ def test_training_input_is_validated():
     bad[7, 2] = np.inf
     with pytest.raises(ValueError, match=r"X_val contains a non-finite value \(inf\) at index \(7, 2\)"):
         model.train(X, y, bad, y)
-    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1, got 0"):
         model.train(X, y, X, y, batch_size=0)
     with pytest.raises(ValueError, match="sampling must be"):
         model.train(X, y, X, y, sampling="bootstrap")

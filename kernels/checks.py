@@ -124,6 +124,7 @@ def as_labels(name, y, n, num_classes):
     """
     if not isinstance(y, np.ndarray):
         raise TypeError(f"{name} must be a NumPy array of integer labels, got {type(y).__name__}")
+    y = plain_array(name, y)  # a masked array's hidden values must not be read as labels
     if y.ndim == 2:
         return _onehot_labels(name, y, n, num_classes)
     if y.dtype.kind not in "iu":

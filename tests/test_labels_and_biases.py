@@ -78,3 +78,13 @@ def test_biases_of_other_shapes_are_refused_naming_the_shape(rng):
         kernels.two_layer_loss(W1, b1[:5].reshape(1, 5), W2, b2, X, y)
     with pytest.raises(ValueError, match=r"b must be 1-dimensional, got shape \(2, 6\)"):
         kernels.affine_forward(X, W1, np.vstack([b1, b1]))
+
+
+def test_masked_labels_with_masked_entries_are_refused_by_the_kernels():
+    from fusednet import kernels
+    scores = np.zeros((4, 3))
+    y = np.ma.masked_array([0, 1, 7, 2], mask=[False, False, True, False])
+    with pytest.raises(ValueError, match="y is a masked array with 1 masked entries"):
+        kernels.softmax_loss(scores, y)
+    loss, _ = kernels.softmax_loss(scores, np.ma.masked_array([0, 1, 2, 2]))  # nothing masked
+    assert loss == pytest.approx(np.log(3), rel=1e-15)

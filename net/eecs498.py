@@ -26,6 +26,7 @@ import numpy as np
 from .. import kernels
 from . import tensors as T
 from .search import best_net, search
+from .training import TrainingDiverged
 from .two_layer_net import TwoLayerNet as _CS231nNet
 
 _KEYS = ("W1", "b1", "W2", "b2")
@@ -192,9 +193,10 @@ def nn_get_search_params():
 
 
 def find_best_net(data_dict, get_param_set_fn, *, num_iters=2000, batch_size=200, std=1e-2,
-                  seed=0, n_jobs=1, backend=None, verbose=False):
+                  seed=0, n_jobs=-1, backend=None, verbose=False):
     """Train a net for every setting of ``get_param_set_fn()`` and keep the
-    one with the best validation accuracy.
+    one with the best validation accuracy (all at once in one parallel call,
+    :func:`train_many`, unless ``backend`` names a joblib backend).
 
     ``data_dict`` holds ``X_train, y_train, X_val, y_val`` (arrays or CPU
     tensors). Every setting starts from ``np.random.seed(seed)``, so its
@@ -213,8 +215,14 @@ def find_best_net(data_dict, get_param_set_fn, *, num_iters=2000, batch_size=200
     if verbose:
         for r in results:
             print(f"lr {r['learning_rate']:g} hidden {r['hidden_size']} reg {r['reg']:g} "
-                  f"decay {r['learning_rate_decay']:g}: val acc {r['val_acc']:.4f}")
+                  f"decay {r['learning_rate_decay']:g}: "
+                  + (f"diverged at iteration {r['diverged_at']}" if r["diverged"]
+                     else f"val acc {r['val_acc']:.4f}"))
     best = results[0]
+    if best["diverged"]:
+        raise TrainingDiverged(
+            f"every setting diverged (the best lasted until iteration {best['diverged_at']}); "
+            "try smaller learning rates", best["history"], best["diverged_at"])
     net = best_net(best)
     if use_torch:
         net = TwoLayerNet.from_params({k: T.from_numpy(np.array(v, copy=True))

@@ -141,3 +141,24 @@ def test_a_cache_written_with_one_thread_count_loads_with_another_in_any_order(t
         assert out["many"] == expected, (steps, n)
     # The parallel kernel itself was cached (and so loaded by the later processes).
     assert [p for p in (tmp_path / "cache").rglob("many.train_models-*.nbi")]
+
+
+def test_find_best_net_says_so_when_every_setting_diverged():
+    from fusednet import TrainingDiverged, find_best_net
+    d = blob_split(seed=5)
+    grid = lambda: ([1e250, 1e300], [6], [0.0], [1.0])  # noqa: E731
+    with pytest.raises(TrainingDiverged, match="every setting diverged"):
+        find_best_net(d, grid, num_iters=20, batch_size=16)
+
+
+def test_find_best_net_runs_the_grid_in_one_call_with_the_serial_numbers():
+    from fusednet import find_best_net
+    d = blob_split(seed=6)
+    grid = lambda: ([0.1, 0.5], [6, 10], [1e-4], [0.95])  # noqa: E731
+    net, stats, acc = find_best_net(d, grid, num_iters=30, batch_size=16)
+    one_thread = find_best_net(d, grid, num_iters=30, batch_size=16, n_jobs=1)
+    processes = find_best_net(d, grid, num_iters=30, batch_size=16, n_jobs=2, backend="loky")
+    for other in (one_thread, processes):
+        assert other[1] == stats and other[2] == acc
+        for k in net.params:
+            np.testing.assert_array_equal(other[0].params[k], net.params[k])

@@ -85,7 +85,7 @@ def test_unusable_array_likes_are_refused_by_name(model, data, make, error, word
 
 
 def test_scipy_sparse_input_names_the_conversion(model, data):
-    sparse = pytest.importorskip("scipy.sparse")
+    import scipy.sparse as sparse  # scipy is a dependency of fusednet
     X, y = data
     with pytest.raises(TypeError, match=r"X is a scipy.sparse csr_matrix; .* pass X.toarray\(\)"):
         model.loss(sparse.csr_matrix(X), y)

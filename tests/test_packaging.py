@@ -132,3 +132,12 @@ def test_read_only_install_without_any_writable_cache_imports_trains_and_warns_o
     ours = [w for w in result["warnings"] if "fusednet" in w]
     assert len(ours) == 1 and "NUMBA_CACHE_DIR" in ours[0]
     assert result["hits"] == 0
+
+
+def test_every_top_level_name_resolves_to_the_net_packages_object():
+    import fusednet
+    from fusednet import net
+    for name in fusednet.__all__:
+        if name != "__version__":
+            assert getattr(fusednet, name) is getattr(net, name), name
+    assert set(fusednet.__all__) - {"__version__"} == set(net.__all__)

@@ -54,7 +54,11 @@ def test_policy_switches_to_the_faster_count_only_when_a_probe_wins_by_ten_perce
     assert p.next(1.0) == (1, False)          # no probe before PROBE_EVERY seconds
     assert p.next(threads.PROBE_EVERY + 0.1) == (2, True)
     p.record(2, 0.95e-3, True)                # 5% faster: not enough to switch back
-    assert p.current == 1
+    assert p.current == 1 and p.interval == 2 * threads.PROBE_EVERY   # probes thin out
+    t = threads.PROBE_EVERY + 0.1
+    assert p.next(t + threads.PROBE_EVERY + 0.1) == (1, False)
+    p.record(1, 2e-3, False)                  # the current count slowed 2x: probe at once
+    assert p.next(t + 0.2) == (2, True)
     assert BlasPolicy(1).next(0.0) == (1, False) and BlasPolicy(1).candidates == [1]
 
 

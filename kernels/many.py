@@ -7,6 +7,8 @@ history); the data are shared and only read. A model's numbers do not depend
 on which thread runs it, nor on how many there are: it computes exactly what
 ``train_two_layer`` computes for it alone.
 """
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit, prange
 
@@ -14,25 +16,40 @@ from .config import JIT
 from .loop import train_two_layer
 
 
+class Model(NamedTuple):
+    """One model's structures (see ``kernels.loop``), as one list item: a
+    typed list compiles its helpers once per item type, so one list of
+    these costs one compilation where seven lists cost seven."""
+    net: tuple
+    objective: tuple
+    optimizer: tuple
+    progress: tuple
+    schedule: tuple
+    buffers: tuple
+    history: tuple
+
+
 @njit(parallel=True, **JIT)
-def train_models(nets, objectives, opts, progresses, schedules, data, idx, lens, it0, bufs,
-                 hists, status):
+def train_models(models, data, idx, lens, it0, status):
     """Iterations ``it0 .. it0 + idx.shape[1] - 1`` of every model whose
     ``status`` is -1; ``idx`` (K, k, B) are model m's minibatch rows in
     ``idx[m]``. ``status[m]`` becomes the iteration of a non-finite loss."""
-    for j in prange(len(nets)):
-        m = np.int64(j)  # prange's index is unsigned; the lists take a signed one
+    for j in prange(len(models)):
+        m = np.int64(j)  # prange's index is unsigned; the list takes a signed one
         if status[m] < 0:
-            status[m] = train_two_layer(nets[m], objectives[m], opts[m], progresses[m],
-                                        schedules[m], data, idx[m], lens, it0, bufs[m], hists[m])
+            md = models[m]
+            status[m] = train_two_layer(md.net, md.objective, md.optimizer, md.progress,
+                                        md.schedule, data, idx[m], lens, it0, md.buffers,
+                                        md.history)
 
 
 @njit(**JIT)
-def train_models_serial(nets, objectives, opts, progresses, schedules, data, idx, lens, it0,
-                        bufs, hists, status):
+def train_models_serial(models, data, idx, lens, it0, status):
     """:func:`train_models` one model after the other (where a parallel call
     is not safe, or one thread is asked for)."""
-    for m in range(len(nets)):
+    for m in range(len(models)):
         if status[m] < 0:
-            status[m] = train_two_layer(nets[m], objectives[m], opts[m], progresses[m],
-                                        schedules[m], data, idx[m], lens, it0, bufs[m], hists[m])
+            md = models[m]
+            status[m] = train_two_layer(md.net, md.objective, md.optimizer, md.progress,
+                                        md.schedule, data, idx[m], lens, it0, md.buffers,
+                                        md.history)

@@ -82,12 +82,10 @@ def train_many(X, y, X_val, y_val, settings, *, num_iters=1000, batch_size=200, 
             packed, data, batch_rows=B, num_iters=num_iters, l2_factor=l2_scale(reg, "full"),
             optimizer_state=training.optimizer("sgd", None, lr, packed.theta),
             schedule=L.Schedule(epoch_len, float(decay), 1)))
-    lists = [List([getattr(s, f) for s in sessions])
-             for f in ("net", "objective", "optimizer", "progress", "schedule")]
-    bufs, hists = List([s.buffers for s in sessions]), List([s.history for s in sessions])
+    items = List([M.Model(s.net, s.objective, s.optimizer, s.progress, s.schedule, s.buffers,
+                          s.history) for s in sessions])
     status = np.full(len(sessions), -1, np.int64)
-    _run(lists, data, bufs, hists, status, [stream for _, stream in models], N, B, num_iters,
-         sessions)
+    _run(items, data, status, [stream for _, stream in models], N, B, num_iters, sessions)
     results = []
     for (net, _), setting, s, st in zip(models, settings, sessions, status):
         stop = _finished(s, st)
@@ -113,10 +111,9 @@ def _finished(s, status):
     return int(status) if status >= 0 else int(s.progress.step[0])
 
 
-def _run(lists, data, bufs, hists, status, streams, N, B, num_iters, sessions):
+def _run(items, data, status, streams, N, B, num_iters, sessions):
     """Chunks of iterations for every model, sized by time as in
     ``training.run``."""
-    nets, objectives, opts, progresses, schedules = lists
     K = len(streams)
     k = max(1, training._first_chunk(sessions[0]) // K)
     it = 0
@@ -129,8 +126,7 @@ def _run(lists, data, bufs, hists, status, streams, N, B, num_iters, sessions):
                     idx[m] = stream.choice(N, (k, B))
             lens = np.full(k, B, np.int64)
             t0 = time.perf_counter()
-            args = (nets, objectives, opts, progresses, schedules, data, idx, lens, it, bufs,
-                    hists, status)
+            args = (items, data, idx, lens, it, status)
             with threads.blas_threads(1):
                 try:
                     with threads.parallel_region() as parallel:

@@ -115,7 +115,7 @@ def _run(items, data, status, streams, N, B, num_iters, sessions):
     """Chunks of iterations for every model, sized by time as in
     ``training.run``."""
     K = len(streams)
-    k = max(1, training._first_chunk(sessions[0]) // K)
+    k = max(1, training.first_chunk(sessions[0]) // K)
     it = 0
     try:
         while it < num_iters:
@@ -149,7 +149,7 @@ def _run(items, data, status, streams, N, B, num_iters, sessions):
             it += k
             if (status >= 0).all():
                 break
-            k = max(1, min(8 * k, int(k * training.CHUNK_SECONDS / max(elapsed, 1e-9))))
+            k = training.next_chunk(k, elapsed)
     except KeyboardInterrupt:
         raise training.TrainingInterrupted(
             "training interrupted; each model keeps the parameters of its last finished "

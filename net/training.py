@@ -124,7 +124,7 @@ def run(s, draw, start, stop, *, callback=None, callback_every=0, verbose=False,
     total = stop if num_iters is None else num_iters
     cap = max(1, CHUNK_ROWS // s.batch_rows)
     policy = threads.blas_policy(_flops(s))
-    k = _first_chunk(s)
+    k = first_chunk(s)
     it = start
     first = True
     try:
@@ -158,8 +158,7 @@ def run(s, draw, start, stop, *, callback=None, callback_every=0, verbose=False,
                                                         (it - start) % callback_every == 0)):
                 callback(it - 1, float(s.history.loss[it - 1]))
             if not probing:
-                # Grow towards CHUNK_SECONDS of work, at most 8x at a time.
-                k = max(1, min(8 * kk, int(kk * CHUNK_SECONDS / max(elapsed, 1e-9))))
+                k = next_chunk(kk, elapsed)
     except KeyboardInterrupt:
         done = start + int(s.progress.step[0] - step0)
         raise TrainingInterrupted(
@@ -178,7 +177,13 @@ def _flops(s):
     return 6.0 * s.batch_rows * float(np.dot(sizes[:-1], sizes[1:]))
 
 
-def _first_chunk(s):
+def next_chunk(k, elapsed):
+    """The next chunk's iterations after ``k`` took ``elapsed`` seconds: towards
+    CHUNK_SECONDS of work, growing at most 8x at a time."""
+    return max(1, min(8 * k, int(k * CHUNK_SECONDS / max(elapsed, 1e-9))))
+
+
+def first_chunk(s):
     """Iterations of the first chunk: about a fifth of CHUNK_SECONDS at an
     optimistic 50 GFLOP/s (a step's products take 6 B sum(fan_in fan_out)
     flops), so that short calls run in one chunk and a step of a large net

@@ -1,9 +1,10 @@
 """Settings for the compiled kernels, in one place.
 
-The kernels are serial; the matrix products inside them call NumPy's
-OpenBLAS (see ``blas``), which runs its own threads (``threadpoolctl`` limits
-them). No kernel uses ``prange``, so Numba's threading layer is never started
-(see ``epilogues`` for why).
+The kernels of one model are serial; the matrix products inside them call
+NumPy's OpenBLAS (see ``blas``), which runs its own threads (``threadpoolctl``
+limits them, ``threads`` chooses how many). No kernel of one model uses
+``prange`` (see ``epilogues`` for why), so training one model never starts
+Numba's threading layer; ``many.train_models``, many models at once, does.
 
 The thresholds are read by the Python wrappers at every call and passed to
 the kernels as arguments (Numba freezes globals into its cache, so a global

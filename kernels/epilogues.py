@@ -1,11 +1,13 @@
 """The elementwise passes fused around the matrix products.
 
-They are serial on purpose. The matrix products run multi-threaded in
-OpenBLAS; threading these passes with ``prange`` gained 1.7x on a ReLU pass of
-2**20 elements (a few percent of a whole step at that size), but a cached
-kernel calling a ``parallel=True`` function was seen to segfault when loaded
-from a cache written by another process (Numba issue #8578), and a kernel that
-can crash a user's process is not worth a few percent.
+They are serial on purpose; the matrix products run on OpenBLAS's threads.
+Split over Numba's threads (rows, or whole columns for the column sums), they
+compute the same numbers, but inside a training step on a 2-core machine no
+split made the step faster (``python -m fusednet.bench.passes``; the README's
+Parallelism section): a split ReLU pass of 200 x 100 took 30-36 us against 3
+serially (the pool sleeps during the products), and a split SGD update took
+1.3-4x its serial time (the other core just wrote its data). ``parallel=True``
+would also cost every first run ~65% more compile time (10 -> 17 s).
 """
 import numpy as np
 from numba import njit

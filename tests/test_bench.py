@@ -50,3 +50,30 @@ def test_benchmark_suite_runs_once_per_benchmark():
                          cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout[-3000:]
     assert " passed" in out.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_passes_benchmark_checks_its_split_passes_equal_and_reports_each_configuration(
+        tmp_path, dtype):
+    from fusednet.bench import passes
+    out = tmp_path / "passes.json"
+    passes.main(["--shapes", "digits", "--dtype", dtype, "--repeats", "1", "--out", str(out)])
+    row, = json.loads(out.read_text())
+    assert (row["shape"], row["dtype"]) == ("digits", dtype)
+    assert set(row["step_us"]) == {f"blas{b} {c}" for b in (1, 2) for c in passes.CONFIGS}
+    assert all(v > 0 for v in row["step_us"].values())
+    assert all(len(v) == len(passes.PHASES) for v in row["median_us"].values())
+
+
+def test_passes_benchmark_refuses_split_passes_that_change_a_result(monkeypatch):
+    from fusednet.bench import passes
+    import numpy as np
+
+    def off_by_one_ulp(theta, grad, backup, lr):
+        backup[:] = theta
+        theta -= lr * grad
+        theta[0] = np.nextafter(theta[0], np.inf)
+    monkeypatch.setattr(passes, "sgd_blocks", off_by_one_ulp)
+    with pytest.raises(AssertionError, match="theta"):
+        passes.check_equal("toy", np.float64)

@@ -73,8 +73,26 @@ def softmax_xent(s, y, ds, row_loss):
     returns ``mean(logsumexp(s_i) - s_i[y_i])``, max-shifted so any finite
     logits give a finite loss. row_loss (>= N,) float64 scratch.
     """
+    n = s.shape[0]
+    softmax_rows(s, y, ds, row_loss, 1.0 / n)
+    return mean_loss(row_loss, n)
+
+
+@njit(**JIT)
+def mean_loss(row_loss, n):
+    """The mean of the first n rows' losses, summed in row order."""
+    loss = 0.0
+    for i in range(n):
+        loss += row_loss[i]
+    return loss / n
+
+
+@njit(**JIT)
+def softmax_rows(s, y, ds, row_loss, inv_n):
+    """:func:`softmax_xent` of some rows of a batch of ``1 / inv_n`` rows:
+    ``ds = (softmax(s) - onehot(y)) * inv_n`` and ``row_loss[i]``, the
+    loss of row i; s, ds (n, C), y and row_loss (>= n,)."""
     n, c = s.shape
-    inv_n = 1.0 / n
     for i in range(n):
         m = -np.inf
         for k in range(c):
@@ -102,10 +120,6 @@ def softmax_xent(s, y, ds, row_loss):
         for k in range(c):
             ds[i, k] *= scale
         ds[i, t] = -others * scale
-    loss = 0.0
-    for i in range(n):
-        loss += row_loss[i]
-    return loss / n
 
 
 @njit(**JIT)

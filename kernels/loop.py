@@ -21,6 +21,7 @@ from .checks import _first_nonfinite
 from .config import JIT
 from .mlp import bias, count_correct, layer_rows, loss_grad, weight
 from .optim import SGD, ADAM, ADAM_FOLDED, update
+from .split import split_iteration, splits
 from .two_layer import _two_layer_loss
 
 
@@ -104,7 +105,10 @@ class Buffers(NamedTuple):
     activations and deltas (B * sum(sizes[1:]),); row_loss (B,), col_acc
     (max width,) float64; dX (0, D) (no input gradient in training); best
     (P,) theta at the best validation accuracy, or (0,) to keep none;
-    loop_max: products with m*n*k at or below it run as loops (not BLAS).
+    loop_max: products with m*n*k at or below it run as loops (not BLAS);
+    split: a two-layer iteration runs in blocks (``kernels.split``), over
+    threads when ``parallel``; l2_part: its float64 scratch (a slot a block
+    of W1's rows).
     """
     Xb: np.ndarray
     yb: np.ndarray
@@ -115,6 +119,9 @@ class Buffers(NamedTuple):
     dX: np.ndarray
     best: np.ndarray
     loop_max: int
+    split: bool
+    parallel: bool
+    l2_part: np.ndarray
 
 
 class History(NamedTuple):
@@ -143,15 +150,19 @@ def progress_struct(lr):
     return Progress(np.array([float(lr)]), np.zeros(1), np.array([-1.0]), np.zeros(1, np.int64))
 
 
-def buffers_struct(sizes, dtype, batch_rows, best, loop_max):
+def buffers_struct(sizes, dtype, batch_rows, best, loop_max, split_ok=True):
     """:class:`Buffers` for a net of widths ``sizes`` and batches of up to
     ``batch_rows`` rows; ``best`` is the (P,) array for the best parameters,
-    or an empty one."""
+    or an empty one. A two-layer net large enough (``split.splits``) runs
+    its iterations in blocks unless ``split_ok`` is False (nets with skips);
+    ``parallel`` starts False (the driver sets it for each chunk)."""
     n = batch_rows * int(np.sum(sizes[1:]))
     D = int(sizes[0])
+    split, blocks = splits(batch_rows, sizes) if len(sizes) == 3 and split_ok else (False, 0)
     return Buffers(np.empty((batch_rows, D), dtype), np.empty(batch_rows, np.intp),
                    np.empty(n, dtype), np.empty(n, dtype), np.empty(batch_rows),
-                   np.empty(int(np.max(sizes))), np.empty((0, D), dtype), best, int(loop_max))
+                   np.empty(int(np.max(sizes))), np.empty((0, D), dtype), best, int(loop_max),
+                   bool(split), False, np.zeros(blocks))
 
 
 def history_struct(num_iters, n_epochs):
@@ -234,18 +245,32 @@ def train_two_layer(net, objective, opt, progress, schedule, data, idx, lens, it
     B = buf.Xb.shape[0]
     h, dh = layer_rows(buf.acts, sizes, B, 0), layer_rows(buf.deltas, sizes, B, 0)
     s = layer_rows(buf.acts, sizes, B, 1)
+    views = (W1, b1, W2, b2, dW1, db1, dW2, db2)
     for k in range(idx.shape[0]):
         it = it0 + k
         n = lens[k]
-        _gather(data.X, data.y, idx[k], n, buf.Xb, buf.yb)
-        loss = _two_layer_loss(W1, b1, W2, b2, buf.Xb[:n], buf.yb[:n], _l2_factor(objective, n),
-                               net.codes[0], False, buf.loop_max, h, dh, s, dW1, db1, dW2, db2,
-                               buf.dX, buf.row_loss, buf.col_acc)
-        if not np.isfinite(loss):
-            if it > 0:
-                theta[:] = opt.backup
-            return it
-        _step(it, loss, net, opt, progress, hist)
+        c = _l2_factor(objective, n)
+        if buf.split:
+            # Updates theta itself, after checking the data loss. A finite
+            # data loss with an infinite L2 sum (|W| > 1e154) is seen only
+            # after the update; theta then goes back to this iteration's.
+            loss = split_iteration(views, net, opt, progress, data, idx[k], n, c, net.codes[0],
+                                   buf, h, dh, s, buf.parallel)
+            if not np.isfinite(loss):
+                if it > 0:
+                    theta[:] = opt.backup
+                return it
+            hist.loss[it] = loss
+        else:
+            _gather(data.X, data.y, idx[k], n, buf.Xb, buf.yb)
+            loss = _two_layer_loss(W1, b1, W2, b2, buf.Xb[:n], buf.yb[:n], c, net.codes[0],
+                                   False, buf.loop_max, h, dh, s, dW1, db1, dW2, db2, buf.dX,
+                                   buf.row_loss, buf.col_acc)
+            if not np.isfinite(loss):
+                if it > 0:
+                    theta[:] = opt.backup
+                return it
+            _step(it, loss, net, opt, progress, hist)
         if schedule.epoch_len > 0 and it % schedule.epoch_len == 0:
             _epoch_boundary(n, net, progress, schedule, data, buf, hist)
     return -1

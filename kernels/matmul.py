@@ -9,15 +9,17 @@ from .config import JIT
 @njit(**JIT)
 def _blas_layout(A):
     """``(transpose flag, leading dimension)`` of A (m, n) for row-major CBLAS:
-    NO_TRANS when its rows are contiguous and packed, TRANS when its columns
-    are (a transposed C array), ``(0, 0)`` for any other strides."""
+    NO_TRANS when each row is contiguous (rows may be spaced further apart,
+    as in a block of columns of a C array), TRANS when each column is (a
+    transposed C array, or a block of its columns), ``(0, 0)`` for any other
+    strides."""
     m, n = A.shape
     s0, s1 = A.strides
     item = A.itemsize
-    if (n == 1 or s1 == item) and (m == 1 or s0 == n * item):
-        return NO_TRANS, max(n, 1)
-    if (m == 1 or s0 == item) and (n == 1 or s1 == m * item):
-        return TRANS, max(m, 1)
+    if (n == 1 or s1 == item) and (m == 1 or (s0 >= n * item and s0 % item == 0)):
+        return NO_TRANS, max(n if m == 1 else s0 // item, 1)
+    if (m == 1 or s0 == item) and (n == 1 or (s1 >= m * item and s1 % item == 0)):
+        return TRANS, max(m if n == 1 else s1 // item, 1)
     return 0, 0
 
 

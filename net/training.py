@@ -16,9 +16,11 @@ leave the parameters of the last iteration with a finite loss; Ctrl-C raises
 Both carry the history so far.
 """
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
 
+import numba
 import numpy as np
 
 from ..kernels import config, threads
@@ -97,7 +99,7 @@ def session(net, data, *, batch_rows, optimizer_state, l2_factor, per_row=False,
     two_layer = len(net.w_off) == 2 and not net.residual.any()
     return Session(net, L.Objective(float(l2_factor), bool(per_row)), opt, progress, schedule,
                    data, L.buffers_struct(net.sizes, net.theta.dtype, batch_rows, best,
-                                          config.GEMM_LOOP_MAX),
+                                          config.GEMM_LOOP_MAX, split_ok=two_layer),
                    L.history_struct(num_iters, n_epochs),
                    L.train_two_layer if two_layer else L.train_layers)
 
@@ -136,11 +138,11 @@ def run(s, draw, start, stop, *, callback=None, callback_every=0, verbose=False,
             if callback is not None and callback_every:
                 kk = min(kk, callback_every - (it - start) % callback_every)
             idx, lens = draw(it, kk)
-            with threads.blas_threads(n_threads):
+            with _chunk_threads(s, n_threads) as buf:
                 t0 = time.perf_counter()
                 status = s.loop(s.net, s.objective, s.optimizer, s.progress, s.schedule, s.data,
                                 np.ascontiguousarray(idx, np.int64),
-                                np.ascontiguousarray(lens, np.int64), it, s.buffers, s.history)
+                                np.ascontiguousarray(lens, np.int64), it, buf, s.history)
                 elapsed = time.perf_counter() - t0
             if not first:
                 policy.record(n_threads, elapsed / kk, probing)
@@ -169,6 +171,26 @@ def run(s, draw, start, stop, *, callback=None, callback_every=0, verbose=False,
             f"training diverged: the update of iteration {stop - 1} made parameters NaN or "
             f"Inf; the model keeps the parameters of iteration {stop - 1}, the last with a "
             "finite loss (try a smaller learning rate)", history(s, stop), stop - 1)
+
+
+@contextmanager
+def _chunk_threads(s, n):
+    """A chunk's threads: for a split iteration (``kernels.split``) with n >= 2
+    and a safe parallel region, its blocks over n threads with BLAS on one;
+    otherwise the kernels serial with BLAS on n. Yields the buffers to pass."""
+    if s.buffers.split and n >= 2:
+        with threads.parallel_region() as ok:
+            if ok:
+                # Chunk size 1: a thread takes the next block when it is free.
+                chunk = numba.set_parallel_chunksize(1)
+                try:
+                    with threads.blas_threads(1):
+                        yield s.buffers._replace(parallel=True)
+                finally:
+                    numba.set_parallel_chunksize(chunk)
+                return
+    with threads.blas_threads(n):
+        yield s.buffers
 
 
 def _flops(s):

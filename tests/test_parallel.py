@@ -1,5 +1,7 @@
-"""Many models in one parallel call: the numbers of training each alone, and
-safe under every threading layer, fork, Python threads and a shared cache."""
+"""Many models in one parallel call, and one two-layer model's iterations
+split over threads (``kernels.split``): the numbers of training alone on one
+thread, and safe under every threading layer, fork, Python threads and a
+shared cache."""
 import json
 import os
 import subprocess
@@ -66,13 +68,19 @@ PROGRAM = textwrap.dedent("""
     warnings.showwarning = lambda m, *a, **k: caught.append(str(m))
     import numba
     from fusednet import train_many, MLP
+    from fusednet.kernels import split
+    split.MIN_FLOPS = 0  # every two-layer net runs split, its blocks over threads
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((120, 10)), rng.integers(0, 3, 120)
     S = [(8, 0.1, 1e-3, 0.95), (16, 0.3, 1e-4, 0.9), (4, 0.2, 0.0, 1.0)]
 
     def run():
         r = train_many(X, y, X[:30], y[:30], S, num_iters=40, batch_size=16, std=0.1)
-        return [x["history"]["loss_history"][-1] for x in r]
+        one = MLP([10, 12, 3], seed=0)
+        h = one.train(X, y, X[:30], y[:30], learning_rate=0.1, reg=1e-3, num_iters=40,
+                      batch_size=16, update="adam")
+        return ([x["history"]["loss_history"][-1] for x in r]
+                + [h["loss_history"][-1], h["val_acc_history"][-1], float(one.params["W1"].sum())])
 
     out = {}
     for step in sys.argv[1].split(","):
@@ -139,8 +147,11 @@ def test_a_cache_written_with_one_thread_count_loads_with_another_in_any_order(t
     for i, (steps, n) in enumerate(zip(orders, ["1", "2", "2"])):
         out = run_program(steps, NUMBA_CACHE_DIR=cache, NUMBA_NUM_THREADS=n)
         assert out["many"] == expected, (steps, n)
-    # The parallel kernel itself was cached (and so loaded by the later processes).
-    assert [p for p in (tmp_path / "cache").rglob("many.train_models-*.nbi")]
+    # The parallel kernels themselves were cached (and so loaded by the later
+    # processes): a cached serial loop calls the split one (Numba #8578's
+    # pattern, which crashed before Numba 0.68).
+    for kernel in ("many.train_models", "split.split_iteration", "loop.train_two_layer"):
+        assert [p for p in (tmp_path / "cache").rglob(f"{kernel}-*.nbi")], kernel
 
 
 def test_find_best_net_says_so_when_every_setting_diverged():

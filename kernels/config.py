@@ -1,10 +1,11 @@
 """Settings for the compiled kernels, in one place.
 
-The kernels of one model are serial; the matrix products inside them call
-NumPy's OpenBLAS (see ``blas``), which runs its own threads (``threadpoolctl``
-limits them, ``threads`` chooses how many). No kernel of one model uses
-``prange`` (see ``epilogues`` for why), so training one model never starts
-Numba's threading layer; ``many.train_models``, many models at once, does.
+The matrix products call NumPy's OpenBLAS (see ``blas``), which runs its
+own threads (``threadpoolctl`` limits them, ``threads`` chooses how many).
+Two kernels use ``prange``: ``many.train_models`` (many models at once) and
+``split.split_iteration`` (one two-layer iteration of at least
+``split.MIN_FLOPS``, in blocks, with single-threaded BLAS inside); the
+elementwise passes on their own stay serial (see ``epilogues`` for why).
 
 The thresholds are read by the Python wrappers at every call and passed to
 the kernels as arguments (Numba freezes globals into its cache, so a global

@@ -95,6 +95,33 @@ def _initial_threads():
 _threads = _initial_threads()
 
 
+def _launch():
+    """Start Numba's thread pool now, before any kernel runs.
+
+    The training loop is a cached serial kernel that calls a parallel one
+    (``split.split_iteration``). Numba starts its pool, and registers the
+    pool's functions with the compiled code, when a parallel kernel is loaded
+    or compiled; a kernel compiled in a process that loaded its parallel
+    callee from the cache, then loaded itself from the cache, misses that
+    start and crashed here (a segfault, Numba 0.68, even on its serial path;
+    ``tests/test_parallel.py`` replays the orders). Starting the pool first
+    makes every order safe. A layer that cannot start is remembered, and
+    every kernel then runs serially.
+    """
+    global _broken, _used_in_pid
+    try:
+        numba.get_num_threads()  # starts the pool
+    except ValueError as exc:  # the layer the user named cannot load
+        _broken = True
+        _warn_once("layer", f"Numba's threading layer {LAYER!r} did not load ({exc})")
+        return
+    if LAYER == "omp":
+        _used_in_pid = os.getpid()  # a forked child must not enter omp's pool
+
+
+_launch()
+
+
 def get_num_threads():
     """Threads fusednet's parallel kernels and its BLAS calls use at most."""
     return _threads

@@ -19,7 +19,12 @@ SETTINGS = [(6, 0.5, 1e-4, 0.95), (12, 0.1, 1e-2, 0.9), (9, 0.3, 0.0, 1.0), (12,
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_each_model_equals_the_same_setting_trained_alone(dtype):
+@pytest.mark.parametrize("split", [False, True], ids=["whole", "split"])
+def test_each_model_equals_the_same_setting_trained_alone(dtype, split, monkeypatch):
+    # split: every model's iterations in blocks (as at the CIFAR shape), run
+    # serially inside train_many and over threads when trained alone.
+    from fusednet.kernels import split as split_kernels
+    monkeypatch.setattr(split_kernels, "MIN_FLOPS", 0 if split else float("inf"))
     d = blob_split(seed=2)
     X, Xv = d["X_train"].astype(dtype), d["X_val"].astype(dtype)
     state = np.random.get_state()
@@ -86,6 +91,9 @@ PROGRAM = textwrap.dedent("""
     for step in sys.argv[1].split(","):
         if step == "many":
             out["many"] = run()
+        elif step == "solo":
+            out["solo"] = MLP([10, 12, 3], seed=0).train(X, y, X, y, num_iters=20,
+                                                         batch_size=16)["loss_history"][-1]
         elif step == "mlp":
             out["mlp"] = MLP([10, 12, 12, 3], seed=0).train(X, y, X, y, num_iters=20,
                                                            batch_size=16)["loss_history"][-1]
@@ -152,6 +160,19 @@ def test_a_cache_written_with_one_thread_count_loads_with_another_in_any_order(t
     # pattern, which crashed before Numba 0.68).
     for kernel in ("many.train_models", "split.split_iteration", "loop.train_two_layer"):
         assert [p for p in (tmp_path / "cache").rglob(f"{kernel}-*.nbi")], kernel
+
+
+@pytest.mark.slow
+def test_a_loop_compiled_over_a_cached_parallel_callee_loads_safely_later(tmp_path, expected):
+    # Process 1 caches the split training loop; process 2 compiles the serial
+    # many-model loop over it (its parallel callee loaded from the cache) and
+    # caches that; process 3 loads it. Numba 0.68 then skipped starting its
+    # pool, and process 3 crashed (SIGSEGV) until fusednet started the pool
+    # at import.
+    cache = str(tmp_path / "cache")
+    for steps, n in (("solo", "2"), ("many", "1"), ("many", "1"), ("many", "2")):
+        out = run_program(steps, NUMBA_CACHE_DIR=cache, NUMBA_NUM_THREADS=n)
+        assert out.get("many", expected) == expected, (steps, n)
 
 
 def test_find_best_net_says_so_when_every_setting_diverged():

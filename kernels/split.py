@@ -22,7 +22,8 @@ free, so a thread slowed by another program takes fewer. Against the unsplit ker
 loss's last bits (W1's sum of squares is summed block by block); the
 parameters are those of the same products and passes (tested bit for bit).
 A step of under MIN_FLOPS runs unsplit: there the launch of a region
-(2-30 us) costs more than the second core gains.
+(2-30 us) costs more than the second core gains; so does one above
+MAX_FLOPS, where OpenBLAS's threads, sharing their packed operands, win.
 """
 import numpy as np
 from numba import njit, prange
@@ -39,9 +40,15 @@ from .optim import update
 ROWS = 128
 #: At most this many rows of W1 (input features) per block of region B.
 FEATURES = 512
-#: Steps with fewer flops in their products (6 N D H roughly) run unsplit.
-#: Measured: digits (8e6) ties, CIFAR (3.7e8) gains 15%.
+#: Steps whose products take fewer flops (6 N (D H + H C)) run unsplit:
+#: measured, digits (7.7e6) tied, CIFAR (3.7e8) and MNIST (6.2e8) gained
+#: 10-27% on 2 threads.
 MIN_FLOPS = 5e7
+#: Steps above this run unsplit too: there each block's products repack
+#: operands that OpenBLAS's own threads share (all of W1 per row block, dH
+#: per feature block); at 1024 x 3072 -> 1024 (1.9e10) the split step was
+#: 5-11% slower than OpenBLAS's two threads.
+MAX_FLOPS = 5e9
 
 
 @njit(**JIT)
@@ -62,7 +69,7 @@ def splits(batch_rows, sizes):
     ``batch_rows`` runs split, and the size of its L2 scratch."""
     D, H, C = (int(v) for v in sizes)
     flops = 6.0 * batch_rows * (D * H + H * C)
-    return flops >= MIN_FLOPS, feature_blocks(D)
+    return MIN_FLOPS <= flops <= MAX_FLOPS, feature_blocks(D)
 
 
 @njit(**JIT)

@@ -31,6 +31,14 @@ def test_blocks_cover_every_row_once_and_depend_only_on_the_shape(n, D):
     assert max(b - a for a, b in feats) <= split.FEATURES
 
 
+def test_the_benchmark_shapes_that_run_split_are_the_ones_measured_faster():
+    from fusednet.bench.workloads import SHAPES
+    runs_split = {name: split.splits(N, np.array([D, H, C]))[0]
+                  for name, (N, D, H, C) in SHAPES.items()}
+    assert runs_split == {"toy": False, "cs224d": False, "digits": False, "cifar": True,
+                          "mnist": True, "wide": False}
+
+
 def _iteration(dtype, activation, n, parallel, D=37, H=11, C=4, N=23, rule=SGD, scale=1.0):
     """One split iteration on fresh parameters; returns what it saw and did."""
     rng = np.random.default_rng(5)

@@ -4,8 +4,10 @@ epoch-boundary accuracies and learning-rate decay, with no Python per step.
 Its inputs are the named structures below, each built by one function
 (``fusednet.net.training`` builds them for every caller). Two loops share the
 per-iteration bookkeeping (:func:`_step`, :func:`_epoch_boundary`): ``train_two_layer``
-runs the fused two-layer kernel on views made once per call, ``train_layers``
-the general kernel of any depth. Which one runs is decided in Python, once.
+runs the fused two-layer kernel on views made once per call,
+``train_two_layer_split`` the same iteration in blocks over threads
+(``kernels.split``), ``train_layers`` the general kernel of any depth. Which
+one runs is decided in Python, once.
 
 Both run the iterations of one chunk, ``idx`` (K, B) minibatch rows of which
 ``lens[k]`` are used in iteration ``it0 + k``, and return ``-1``, or the
@@ -233,44 +235,65 @@ def train_layers(net, objective, opt, progress, schedule, data, idx, lens, it0, 
 
 
 @njit(**JIT)
+def _two_layer_views(net, buf):
+    """``((W1, b1, W2, b2, dW1, db1, dW2, db2), h, dh, s)``: the parameters and
+    gradients as views of theta and grad, and the hidden activations, their
+    gradient and the scores (B rows each) as views of the flat buffers."""
+    theta, grad, sizes, w_off = net.theta, net.grad, net.sizes, net.w_off
+    views = (weight(theta, sizes, w_off, 0), bias(theta, sizes, w_off, 0),
+             weight(theta, sizes, w_off, 1), bias(theta, sizes, w_off, 1),
+             weight(grad, sizes, w_off, 0), bias(grad, sizes, w_off, 0),
+             weight(grad, sizes, w_off, 1), bias(grad, sizes, w_off, 1))
+    B = buf.Xb.shape[0]
+    return (views, layer_rows(buf.acts, sizes, B, 0), layer_rows(buf.deltas, sizes, B, 0),
+            layer_rows(buf.acts, sizes, B, 1))
+
+
+@njit(**JIT)
 def train_two_layer(net, objective, opt, progress, schedule, data, idx, lens, it0, buf, hist):
     """The same for a two-layer net without skips, through the fused
     two-layer kernel on views made once here (a view of the flat buffers
     costs ~19 ns, and a toy step made 16 of them in the general path)."""
-    theta, grad, sizes, w_off = net.theta, net.grad, net.sizes, net.w_off
-    W1, b1 = weight(theta, sizes, w_off, 0), bias(theta, sizes, w_off, 0)
-    W2, b2 = weight(theta, sizes, w_off, 1), bias(theta, sizes, w_off, 1)
-    dW1, db1 = weight(grad, sizes, w_off, 0), bias(grad, sizes, w_off, 0)
-    dW2, db2 = weight(grad, sizes, w_off, 1), bias(grad, sizes, w_off, 1)
-    B = buf.Xb.shape[0]
-    h, dh = layer_rows(buf.acts, sizes, B, 0), layer_rows(buf.deltas, sizes, B, 0)
-    s = layer_rows(buf.acts, sizes, B, 1)
-    views = (W1, b1, W2, b2, dW1, db1, dW2, db2)
+    views, h, dh, s = _two_layer_views(net, buf)
+    W1, b1, W2, b2, dW1, db1, dW2, db2 = views
     for k in range(idx.shape[0]):
         it = it0 + k
         n = lens[k]
-        c = _l2_factor(objective, n)
-        if buf.split:
-            # Updates theta itself, after checking the data loss. A finite
-            # data loss with an infinite L2 sum (|W| > 1e154) is seen only
-            # after the update; theta then goes back to this iteration's.
-            loss = split_iteration(views, net, opt, progress, data, idx[k], n, c, net.codes[0],
-                                   buf, h, dh, s, buf.parallel)
-            if not np.isfinite(loss):
-                if it > 0:
-                    theta[:] = opt.backup
-                return it
-            hist.loss[it] = loss
-        else:
-            _gather(data.X, data.y, idx[k], n, buf.Xb, buf.yb)
-            loss = _two_layer_loss(W1, b1, W2, b2, buf.Xb[:n], buf.yb[:n], c, net.codes[0],
-                                   False, buf.loop_max, h, dh, s, dW1, db1, dW2, db2, buf.dX,
-                                   buf.row_loss, buf.col_acc)
-            if not np.isfinite(loss):
-                if it > 0:
-                    theta[:] = opt.backup
-                return it
-            _step(it, loss, net, opt, progress, hist)
+        _gather(data.X, data.y, idx[k], n, buf.Xb, buf.yb)
+        loss = _two_layer_loss(W1, b1, W2, b2, buf.Xb[:n], buf.yb[:n], _l2_factor(objective, n),
+                               net.codes[0], False, buf.loop_max, h, dh, s, dW1, db1, dW2, db2,
+                               buf.dX, buf.row_loss, buf.col_acc)
+        if not np.isfinite(loss):
+            if it > 0:
+                net.theta[:] = opt.backup
+            return it
+        _step(it, loss, net, opt, progress, hist)
+        if schedule.epoch_len > 0 and it % schedule.epoch_len == 0:
+            _epoch_boundary(n, net, progress, schedule, data, buf, hist)
+    return -1
+
+
+@njit(**JIT)
+def train_two_layer_split(net, objective, opt, progress, schedule, data, idx, lens, it0, buf,
+                          hist):
+    """The same, each iteration split into blocks (``kernels.split``), run
+    over threads when ``buf.parallel``. A loop of its own, so that only
+    sessions that split compile the parallel kernel."""
+    views, h, dh, s = _two_layer_views(net, buf)
+    for k in range(idx.shape[0]):
+        it = it0 + k
+        n = lens[k]
+        # Updates theta itself, after checking the data loss. A finite data
+        # loss with an infinite L2 sum (|W| > 1e154) is seen only after the
+        # update; theta then goes back to this iteration's.
+        loss = split_iteration(views, net, opt, progress, data, idx[k], n,
+                               _l2_factor(objective, n), net.codes[0], buf, h, dh, s,
+                               buf.parallel)
+        if not np.isfinite(loss):
+            if it > 0:
+                net.theta[:] = opt.backup
+            return it
+        hist.loss[it] = loss
         if schedule.epoch_len > 0 and it % schedule.epoch_len == 0:
             _epoch_boundary(n, net, progress, schedule, data, buf, hist)
     return -1

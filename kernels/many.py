@@ -5,7 +5,8 @@ with BLAS single-threaded around the call).
 Each model owns its structures (its own shapes, optimizer, buffers and
 history); the data are shared and only read. A model's numbers do not depend
 on which thread runs it, nor on how many there are: it computes exactly what
-``train_two_layer`` computes for it alone.
+``train_two_layer`` (or, for a model that splits, ``train_two_layer_split``)
+computes for it alone.
 """
 from typing import NamedTuple
 
@@ -13,7 +14,7 @@ import numpy as np
 from numba import njit, prange
 
 from .config import JIT
-from .loop import train_two_layer
+from .loop import train_two_layer, train_two_layer_split
 
 
 class Model(NamedTuple):
@@ -37,10 +38,7 @@ def train_models(models, data, idx, lens, it0, status):
     for j in prange(len(models)):
         m = np.int64(j)  # prange's index is unsigned; the list takes a signed one
         if status[m] < 0:
-            md = models[m]
-            status[m] = train_two_layer(md.net, md.objective, md.optimizer, md.progress,
-                                        md.schedule, data, idx[m], lens, it0, md.buffers,
-                                        md.history)
+            status[m] = _train_model(models[m], data, idx[m], lens, it0)
 
 
 @njit(**JIT)
@@ -49,7 +47,15 @@ def train_models_serial(models, data, idx, lens, it0, status):
     is not safe, or one thread is asked for)."""
     for m in range(len(models)):
         if status[m] < 0:
-            md = models[m]
-            status[m] = train_two_layer(md.net, md.objective, md.optimizer, md.progress,
-                                        md.schedule, data, idx[m], lens, it0, md.buffers,
-                                        md.history)
+            status[m] = _train_model(models[m], data, idx[m], lens, it0)
+
+
+@njit(**JIT)
+def _train_model(md, data, idx, lens, it0):
+    """One model's iterations, split (its blocks one after the other: the
+    threads run models here) or not, as the model would train alone."""
+    if md.buffers.split:
+        return train_two_layer_split(md.net, md.objective, md.optimizer, md.progress,
+                                     md.schedule, data, idx, lens, it0, md.buffers, md.history)
+    return train_two_layer(md.net, md.objective, md.optimizer, md.progress, md.schedule, data,
+                           idx, lens, it0, md.buffers, md.history)

@@ -97,11 +97,12 @@ def session(net, data, *, batch_rows, optimizer_state, l2_factor, per_row=False,
     n_epochs = num_iters // schedule.epoch_len + 1 if schedule.epoch_len else 0
     best = net.theta.copy() if keep_best else net.theta[:0].copy()
     two_layer = len(net.w_off) == 2 and not net.residual.any()
+    buf = L.buffers_struct(net.sizes, net.theta.dtype, batch_rows, best, config.GEMM_LOOP_MAX,
+                           split_ok=two_layer)
+    loop = (L.train_two_layer_split if buf.split else L.train_two_layer) if two_layer \
+        else L.train_layers
     return Session(net, L.Objective(float(l2_factor), bool(per_row)), opt, progress, schedule,
-                   data, L.buffers_struct(net.sizes, net.theta.dtype, batch_rows, best,
-                                          config.GEMM_LOOP_MAX, split_ok=two_layer),
-                   L.history_struct(num_iters, n_epochs),
-                   L.train_two_layer if two_layer else L.train_layers)
+                   data, buf, L.history_struct(num_iters, n_epochs), loop)
 
 
 def history(s, n_iters):

@@ -124,12 +124,12 @@ def _train(dtype, threads_, min_flops, monkeypatch, rule="sgd_momentum", iters=4
 @pytest.mark.parametrize("rule", ["sgd_momentum", "adam"])
 def test_training_split_gives_the_same_numbers_on_one_and_two_threads(dtype, rule, monkeypatch):
     seen = []
-    original = L.train_two_layer
+    original = L.train_two_layer_split
 
     def spy(*args):
         seen.append(args[9].parallel)
         return original(*args)
-    monkeypatch.setattr(L, "train_two_layer", spy)
+    monkeypatch.setattr(L, "train_two_layer_split", spy)
     one, h1 = _train(dtype, 1, 0, monkeypatch, rule)
     assert seen and not any(seen)
     seen.clear()

@@ -103,8 +103,7 @@ class Step:
 
     def run(self, n, parallel):
         """n steps with the passes in ``parallel`` split; mean us per phase."""
-        from ..kernels.epilogues import bias_act, grad_colsum, l2_fold, softmax_xent
-        from ..kernels.loop import _gather
+        from ..kernels.epilogues import bias_act, gather, grad_colsum, l2_fold, softmax_xent
         from ..kernels.matmul import matmul
         from ..kernels.optim import SGD, update
         empty = self.theta[:0]
@@ -115,7 +114,7 @@ class Step:
             if "gather" in parallel:
                 gather_rows(self.X, self.y, idx, self.N, self.Xb, self.yb)
             else:
-                _gather(self.X, self.y, idx, self.N, self.Xb, self.yb)
+                gather(self.X, self.y, idx, self.N, self.Xb, self.yb)
             marks.append(time.perf_counter())
             matmul(self.Xb, self.W1, self.h, 256)
             marks.append(time.perf_counter())

@@ -159,12 +159,12 @@ def gemm_stepper(X, y, params, N, seed=1, gather=False):
     dW2, dh, dW1 = np.empty((H, C), dt), np.empty((N, H), dt), np.empty((D, H), dt)
     rng = np.random.default_rng(seed)
     yb = np.empty(N, y.dtype)
-    from ..kernels.loop import _gather
+    from ..kernels.epilogues import gather
 
     def step(k):
         for _ in range(k):
             if gather:
-                _gather(X, y, rng.integers(0, len(X), N), N, Xb, yb)
+                gather(X, y, rng.integers(0, len(X), N), N, Xb, yb)
             np.matmul(Xb, W1, out=h)
             np.matmul(h, W2, out=s)
             np.matmul(h.T, s, out=dW2)

@@ -18,6 +18,16 @@ from .exp import exp_nonpositive
 
 
 @njit(**JIT)
+def gather(X, y, idx, n, Xb, yb):
+    """The minibatch: rows ``idx[:n]`` of X (N, D) and y (N,) into Xb and yb."""
+    for i in range(n):
+        r = idx[i]
+        yb[i] = y[r]
+        for j in range(X.shape[1]):
+            Xb[i, j] = X[r, j]
+
+
+@njit(**JIT)
 def bias_act(z, b, code):
     """In place ``z[:] = act(z + b)``; z (N, M) C-contiguous, b (M,)."""
     for i in range(z.shape[0]):

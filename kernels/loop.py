@@ -21,6 +21,7 @@ from numba import njit
 
 from .checks import _first_nonfinite
 from .config import JIT
+from .epilogues import gather
 from .mlp import bias, count_correct, layer_rows, loss_grad, weight
 from .optim import SGD, ADAM, ADAM_FOLDED, update
 from .split import split_iteration, splits
@@ -172,15 +173,6 @@ def history_struct(num_iters, n_epochs):
 
 
 @njit(**JIT)
-def _gather(X, y, idx, n, Xb, yb):
-    for i in range(n):
-        r = idx[i]
-        yb[i] = y[r]
-        for j in range(X.shape[1]):
-            Xb[i, j] = X[r, j]
-
-
-@njit(**JIT)
 def _l2_factor(objective, n):
     return objective.c / n if objective.per_row else objective.c
 
@@ -220,7 +212,7 @@ def train_layers(net, objective, opt, progress, schedule, data, idx, lens, it0, 
     for k in range(idx.shape[0]):
         it = it0 + k
         n = lens[k]
-        _gather(data.X, data.y, idx[k], n, buf.Xb, buf.yb)
+        gather(data.X, data.y, idx[k], n, buf.Xb, buf.yb)
         loss = loss_grad(net.theta, net.grad, net.sizes, net.w_off, net.codes, net.residual,
                          buf.Xb[:n], buf.yb[:n], _l2_factor(objective, n), buf.acts, buf.deltas,
                          buf.row_loss, buf.col_acc, buf.dX, False, buf.loop_max)
@@ -259,7 +251,7 @@ def train_two_layer(net, objective, opt, progress, schedule, data, idx, lens, it
     for k in range(idx.shape[0]):
         it = it0 + k
         n = lens[k]
-        _gather(data.X, data.y, idx[k], n, buf.Xb, buf.yb)
+        gather(data.X, data.y, idx[k], n, buf.Xb, buf.yb)
         loss = _two_layer_loss(W1, b1, W2, b2, buf.Xb[:n], buf.yb[:n], _l2_factor(objective, n),
                                net.codes[0], False, buf.loop_max, h, dh, s, dW1, db1, dW2, db2,
                                buf.dX, buf.row_loss, buf.col_acc)

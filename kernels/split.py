@@ -30,7 +30,7 @@ from numba import njit, prange
 
 from .activations import IDENTITY
 from .config import JIT
-from .epilogues import bias_act, grad_colsum, l2_fold, mean_loss, softmax_rows
+from .epilogues import bias_act, gather, grad_colsum, l2_fold, mean_loss, softmax_rows
 from .matmul import matmul
 from .optim import update
 
@@ -85,12 +85,7 @@ def _rows_block(k, data, idx, n, W1, b1, W2, b2, code, Xb, yb, h, dh, s, row_los
     i0, i1 = _span(k, row_blocks(n), n)
     if i1 <= i0:
         return
-    X, y = data.X, data.y
-    for i in range(i0, i1):
-        r = idx[i]
-        yb[i] = y[r]
-        for j in range(X.shape[1]):
-            Xb[i, j] = X[r, j]
+    gather(data.X, data.y, idx[i0:i1], i1 - i0, Xb[i0:i1], yb[i0:i1])
     hb, sb = h[i0:i1], s[i0:i1]
     matmul(Xb[i0:i1], W1, hb, loop_max)
     bias_act(hb, b1, code)

@@ -20,6 +20,7 @@ import os
 import sys
 import threading
 import warnings
+from contextlib import contextmanager
 
 import numba
 
@@ -173,6 +174,23 @@ class parallel_region:
             _broken = True
             _warn_once("layer", f"Numba's threading layer {LAYER!r} did not load ({value})")
         return False
+
+
+@contextmanager
+def stealing_region():
+    """``with stealing_region() as ok:`` a :class:`parallel_region` whose
+    ``prange`` loops hand out one iteration at a time (Numba's chunk size 1):
+    a free thread takes the next block or model, so one slowed by another
+    program takes fewer."""
+    with parallel_region() as ok:
+        if not ok:
+            yield False
+            return
+        chunk = numba.set_parallel_chunksize(1)
+        try:
+            yield True
+        finally:
+            numba.set_parallel_chunksize(chunk)
 
 
 class _Blas:

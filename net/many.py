@@ -12,7 +12,6 @@ machine returns what one process per model, or a Dask cluster, returns.
 import math
 import time
 
-import numba
 import numpy as np
 from numba.typed import List
 
@@ -129,16 +128,10 @@ def _run(items, data, status, streams, N, B, num_iters, sessions):
             args = (items, data, idx, lens, it, status)
             with threads.blas_threads(1):
                 try:
-                    with threads.parallel_region() as parallel:
+                    # Models differ in size, and a busy core should get fewer.
+                    with threads.stealing_region() as parallel:
                         if parallel:
-                            # One model at a time to whichever thread is free (work
-                            # stealing): models differ in size, and a busy core
-                            # should get fewer of them.
-                            previous = numba.set_parallel_chunksize(1)
-                            try:
-                                M.train_models(*args)
-                            finally:
-                                numba.set_parallel_chunksize(previous)
+                            M.train_models(*args)
                 except ValueError as exc:
                     if "threading layer" not in str(exc):
                         raise

@@ -20,7 +20,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
 
-import numba
 import numpy as np
 
 from ..kernels import config, threads
@@ -180,15 +179,10 @@ def _chunk_threads(s, n):
     and a safe parallel region, its blocks over n threads with BLAS on one;
     otherwise the kernels serial with BLAS on n. Yields the buffers to pass."""
     if s.buffers.split and n >= 2:
-        with threads.parallel_region() as ok:
+        with threads.stealing_region() as ok:
             if ok:
-                # Chunk size 1: a thread takes the next block when it is free.
-                chunk = numba.set_parallel_chunksize(1)
-                try:
-                    with threads.blas_threads(1):
-                        yield s.buffers._replace(parallel=True)
-                finally:
-                    numba.set_parallel_chunksize(chunk)
+                with threads.blas_threads(1):
+                    yield s.buffers._replace(parallel=True)
                 return
     with threads.blas_threads(n):
         yield s.buffers

@@ -194,6 +194,11 @@ def main(argv=None):
     from ..kernels.threads import LAYER, get_num_threads
     from .workloads import SHAPES
     import numba
+    unknown = [s for s in args.shapes.split(",") if s not in SHAPES]
+    if unknown:
+        ap.error(f"unknown shapes {unknown}; choose from {list(SHAPES)}")
+    if args.repeats < 1:
+        ap.error(f"--repeats must be at least 1, got {args.repeats}")
     numba.set_num_threads(get_num_threads())
     rows = []
     for shape in args.shapes.split(","):

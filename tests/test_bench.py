@@ -79,3 +79,12 @@ def test_passes_benchmark_refuses_split_passes_that_change_a_result(monkeypatch)
     monkeypatch.setattr(passes, "sgd_blocks", off_by_one_ulp)
     with pytest.raises(AssertionError, match="theta"):
         passes.check_equal("toy", np.float64)
+
+
+@pytest.mark.parametrize("argv, words", [(["--shapes", "cifar,huge"], "unknown shapes ['huge']"),
+                                         (["--repeats", "0"], "--repeats must be at least 1")])
+def test_passes_benchmark_names_a_bad_argument_before_any_work(argv, words, capsys):
+    from fusednet.bench import passes
+    with pytest.raises(SystemExit) as info:
+        passes.main(argv)
+    assert info.value.code == 2 and words in capsys.readouterr().err

@@ -87,7 +87,10 @@ class Step:
         D, H = p["W1"].shape
         C = p["W2"].shape[1]
         self.theta = np.concatenate([p["W1"].ravel(), p["b1"], p["W2"].ravel(), p["b2"]])
-        self.grad, self.backup = np.empty_like(self.theta), np.empty_like(self.theta)
+        self.grad = np.empty_like(self.theta)
+        from ..kernels.optim import optimizer
+        self.opt, _ = optimizer("sgd", {"learning_rate": 1e-3}, self.theta)
+        self.backup = self.opt.backup
 
         def views(flat):
             return (flat[:D * H].reshape(D, H), flat[D * H:D * H + H],
@@ -105,8 +108,7 @@ class Step:
         """n steps with the passes in ``parallel`` split; mean us per phase."""
         from ..kernels.epilogues import bias_act, gather, grad_colsum, l2_fold, softmax_xent
         from ..kernels.matmul import matmul
-        from ..kernels.optim import SGD, update
-        empty = self.theta[:0]
+        from ..kernels.optim import update
         total = np.zeros(len(PHASES))
         for _ in range(n):
             idx = self.rng.integers(0, len(self.X), self.N)
@@ -143,8 +145,7 @@ class Step:
             if "update" in parallel:
                 sgd_blocks(self.theta, self.grad, self.backup, 1e-3)
             else:
-                update(self.theta, self.grad, empty, empty, self.backup, SGD, 1e-3, 0.0, 0.0,
-                       0.0, 1.0)
+                update(self.opt, self.theta, self.grad, 1e-3, 1.0, 0, self.theta.size)
             marks.append(time.perf_counter())
             total += np.diff(marks)
         return total / n * 1e6

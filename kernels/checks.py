@@ -282,3 +282,37 @@ def l2_scale(reg, l2):
     if not isinstance(l2, str) or l2 not in L2_GRADIENT_FACTOR:
         raise ValueError(f"l2 must be 'full' or 'half', got {l2!r}")
     return L2_GRADIENT_FACTOR[l2] * as_reg(reg)
+
+
+def check_choice(name, value, options):
+    """``value`` if it is one of ``options`` (strings), else ValueError
+    listing them in their order: ``sampling must be 'replacement' or 'epochs', got ...``."""
+    if isinstance(value, str) and value in options:
+        return value
+    names = [repr(o) for o in options]
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+    raise ValueError(f"{name} must be {listed}, got {value!r}")
+
+
+def check_arguments(table, values):
+    """Each of ``values`` (a dict by name) checked by its entry of ``table``:
+    the keyword arguments of :func:`check_number`, or ``bool=True``,
+    ``options=(...)`` (:func:`check_choice`), ``callable=True``; with
+    ``optional=True`` None passes as None. Returns the checked values."""
+    out = {}
+    for name, rule in table.items():
+        value = values[name]
+        rule = dict(rule)
+        if rule.pop("optional", False) and value is None:
+            out[name] = None
+        elif rule.get("bool"):
+            out[name] = check_bool(name, value)
+        elif "options" in rule:
+            out[name] = check_choice(name, value, rule["options"])
+        elif rule.get("callable"):
+            if not callable(value):
+                raise TypeError(f"{name} must be callable or None, got {type(value).__name__}")
+            out[name] = value
+        else:
+            out[name] = check_number(name, value, **rule)
+    return out

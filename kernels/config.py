@@ -7,9 +7,12 @@ Two kernels use ``prange``: ``many.train_models`` (many models at once) and
 ``split.MIN_FLOPS``, in blocks, with single-threaded BLAS inside); the
 elementwise passes on their own stay serial (see ``epilogues`` for why).
 
-The thresholds are read by the Python wrappers at every call and passed to
-the kernels as arguments (Numba freezes globals into its cache, so a global
-changed at run time would be ignored by cached code).
+Every tunable lives here with the measurement behind it. The thresholds that
+the Python side reads (``GEMM_LOOP_MAX``, the split's flop bounds, the
+chunking and thread-choice constants) are read at every call and passed to
+the kernels as arguments: Numba freezes globals into its cache, so a global
+changed at run time would be ignored by cached code. ``ROWS`` and
+``FEATURES`` are read by compiled code and are constants.
 """
 import hashlib
 import os
@@ -21,6 +24,53 @@ from pathlib import Path
 #: compiled code: a BLAS call costs ~0.15 us, loops tie at m*n*k ~ 200-500
 #: (5x4 @ 4x10: 0.12 vs 0.15 us) and lose 3x at 2000.
 GEMM_LOOP_MAX = 256
+
+#: Split two-layer iterations (``kernels.split``): at most this many
+#: minibatch rows per block of region A (two blocks for the usual 200-256:
+#: each block packs all of W1 for its product, so more blocks cost more).
+ROWS = 128
+#: At most this many rows of W1 (input features) per block of region B.
+FEATURES = 512
+#: Steps whose products take fewer flops (6 N (D H + H C)) run unsplit:
+#: measured, digits (7.7e6) tied, CIFAR (3.7e8) and MNIST (6.2e8) gained
+#: 10-27% on 2 threads.
+MIN_FLOPS = 5e7
+#: Steps above this run unsplit too: there each block's products repack
+#: operands that OpenBLAS's own threads share (all of W1 per row block, dH
+#: per feature block); at 1024 x 3072 -> 1024 (1.9e10) the split step was
+#: 5-11% slower than OpenBLAS's two threads.
+MAX_FLOPS = 5e9
+
+#: Target wall time of one compiled chunk of training iterations: Ctrl-C,
+#: progress and callbacks wait at most about this long. At 0.25 s the
+#: per-chunk Python cost (drawing indices, dispatch: ~30 us) is ~0.01%.
+CHUNK_SECONDS = 0.25
+#: Most minibatch rows drawn at once (bounds the index array to 8 MB).
+CHUNK_ROWS = 1 << 20
+#: The first chunk of a call assumes this optimistic speed (flop/s) and a
+#: fifth of CHUNK_SECONDS, so short calls run in one chunk and a large
+#: net's step is not repeated blind before it has been timed.
+FIRST_CHUNK_FLOPS = 50e9
+
+#: Thread choice by measuring (``net.chunks.ThreadPolicy``): seconds of
+#: training before the first probe of the other thread count; each probe
+#: that confirms the current count doubles the wait, up to PROBE_EVERY_MAX
+#: (a probe of a slow count costs one slow chunk).
+PROBE_EVERY = 2.0
+PROBE_EVERY_MAX = 32.0
+#: A probe runs this fraction of a chunk's iterations.
+PROBE_FRACTION = 1 / 8
+#: A chunk this much slower per iteration than the last one with the same
+#: count (the machine got busy, or quiet) makes the next chunk a probe.
+CHANGED = 1.5
+#: A probe must be this much faster (fraction of the current count's time
+#: per iteration) to switch.
+SWITCH = 0.9
+
+#: A conversion copy of a model's input at least this large is announced
+#: once per kind (``net.inputs``): 2,000,000 x 100 float32 for a float64
+#: model is 1.6 GB.
+COPY_WARN_BYTES = 256 << 20
 
 #: LLVM fast-math flags for the kernels: reassociation lets reductions
 #: vectorize, while keeping ``nnan``/``ninf`` off keeps NaN and Inf checks

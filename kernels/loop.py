@@ -1,18 +1,21 @@
 """The training loop, compiled: minibatch gather, loss and gradient, update,
 epoch-boundary accuracies and learning-rate decay, with no Python per step.
 
-Its inputs are the named structures below, each built by one function
-(``fusednet.net.training`` builds them for every caller). Two loops share the
-per-iteration bookkeeping (:func:`_step`, :func:`_epoch_boundary`): ``train_two_layer``
-runs the fused two-layer kernel on views made once per call,
-``train_two_layer_split`` the same iteration in blocks over threads
-(``kernels.split``), ``train_layers`` the general kernel of any depth. Which
-one runs is decided in Python, once.
+One :class:`Trainee` holds everything a model's training changes or reads
+besides the data (its net, objective, optimizer, progress, schedule,
+buffers and history), built once per training call by ``net.training``.
+Each loop takes ``(trainee, data, idx, lens, it0)`` and runs the iterations
+of one chunk: ``idx`` (K, B) minibatch rows of which ``lens[k]`` are used in
+iteration ``it0 + k``. Three loops, chosen in Python once per call:
+``train_layers`` (any depth, ``kernels.mlp``), ``train_two_layer`` (the
+fused two-layer kernel on views made once per chunk) and
+``train_two_layer_split`` (the same iteration in blocks over threads,
+``kernels.split``). Every iteration ends in :func:`finish_iteration`: the
+divergence check, the update, the loss record, the step count and the epoch
+boundary, written once for the three.
 
-Both run the iterations of one chunk, ``idx`` (K, B) minibatch rows of which
-``lens[k]`` are used in iteration ``it0 + k``, and return ``-1``, or the
-iteration whose loss was not finite: ``theta`` then holds the parameters of
-the iteration before, the last with a finite loss.
+A loop returns ``-1``, or the iteration whose loss was not finite; see
+:func:`finish_iteration` for the parameters it leaves.
 """
 from typing import NamedTuple
 
@@ -22,25 +25,10 @@ from numba import njit
 from .checks import _first_nonfinite
 from .config import JIT
 from .epilogues import gather
-from .mlp import bias, count_correct, layer_rows, loss_grad, weight
-from .optim import SGD, ADAM, ADAM_FOLDED, update
+from .mlp import Net, Scratch, bias, count_correct, layer_rows, loss_grad, scratch, weight
+from .optim import Optimizer, update
 from .split import split_iteration, splits
-from .two_layer import _two_layer_loss
-
-
-class Net(NamedTuple):
-    """A net over one flat parameter vector (see ``kernels.mlp``).
-
-    theta, grad: (P,) parameters and their gradient, same layout; sizes (L+1,)
-    widths; w_off (L,) where each W starts in theta; codes (L,) activation
-    codes (the last IDENTITY); residual (L,) identity skip per layer.
-    """
-    theta: np.ndarray
-    grad: np.ndarray
-    sizes: np.ndarray
-    w_off: np.ndarray
-    codes: np.ndarray
-    residual: np.ndarray
+from .two_layer import TwoLayer, _two_layer_loss
 
 
 class Objective(NamedTuple):
@@ -53,33 +41,20 @@ class Objective(NamedTuple):
     per_row: bool
 
 
-class Optimizer(NamedTuple):
-    """An update rule of ``kernels.optim`` and its state.
-
-    rule: the rule's code; p1 (momentum, decay_rate or beta1), p2 (beta2),
-    eps; s1, s2 (P,) the rule's state (empty where it keeps none); backup (P,)
-    receives theta before each update, to restore after a non-finite loss.
-    """
-    rule: int
-    p1: float
-    p2: float
-    eps: float
-    s1: np.ndarray
-    s2: np.ndarray
-    backup: np.ndarray
-
-
 class Progress(NamedTuple):
     """What changes from step to step and outlives a chunk, one slot each.
 
     lr: the learning rate now; step: updates made so far (Adam's t);
     best_val: the best validation accuracy recorded (-1: none yet); epochs:
-    epoch boundaries passed (the next row of the accuracy histories).
+    epoch boundaries passed (the next row of the accuracy histories); kept:
+    after a non-finite loss, the iteration whose starting parameters theta
+    holds (see :func:`finish_iteration`).
     """
     lr: np.ndarray        # (1,) float64
     step: np.ndarray      # (1,) float64
     best_val: np.ndarray  # (1,) float64
     epochs: np.ndarray    # (1,) int64
+    kept: np.ndarray      # (1,) int64
 
 
 class Schedule(NamedTuple):
@@ -104,24 +79,17 @@ class Data(NamedTuple):
 class Buffers(NamedTuple):
     """Scratch for batches of up to B rows, made once per training call.
 
-    Xb (B, D), yb (B,): the gathered minibatch; acts, deltas: flat per-layer
-    activations and deltas (B * sum(sizes[1:]),); row_loss (B,), col_acc
-    (max width,) float64; dX (0, D) (no input gradient in training); best
-    (P,) theta at the best validation accuracy, or (0,) to keep none;
-    loop_max: products with m*n*k at or below it run as loops (not BLAS);
-    split: a two-layer iteration runs in blocks (``kernels.split``), over
-    threads when ``parallel``; l2_part: its float64 scratch (a slot a block
-    of W1's rows).
+    Xb (B, D), yb (B,): the gathered minibatch; work: the forward and
+    backward scratch (``kernels.mlp.Scratch``, no input gradient); best (P,)
+    theta at the best validation accuracy, or (0,) to keep none; split: a
+    two-layer iteration runs in blocks (``kernels.split``), over threads when
+    ``parallel``; l2_part: the blocks' float64 L2 sums (a slot a block of
+    W1's rows).
     """
     Xb: np.ndarray
     yb: np.ndarray
-    acts: np.ndarray
-    deltas: np.ndarray
-    row_loss: np.ndarray
-    col_acc: np.ndarray
-    dX: np.ndarray
+    work: Scratch
     best: np.ndarray
-    loop_max: int
     split: bool
     parallel: bool
     l2_part: np.ndarray
@@ -134,23 +102,21 @@ class History(NamedTuple):
     val_acc: np.ndarray
 
 
-def net_struct(theta, sizes, w_off, codes, residual):
-    """A :class:`Net` over ``theta`` with a fresh gradient buffer (written
-    before it is read, so left uninitialised)."""
-    return Net(theta, np.empty_like(theta), sizes, w_off, codes, residual)
-
-
-def optimizer_struct(rule, p1, p2, eps, theta):
-    """An :class:`Optimizer` with zeroed state where rule ``rule`` keeps
-    state: s1 for all but sgd, s2 for Adam."""
-    n1 = theta.size if rule != SGD else 0
-    n2 = theta.size if rule in (ADAM, ADAM_FOLDED) else 0
-    return Optimizer(rule, float(p1), float(p2), float(eps), np.zeros(n1, theta.dtype),
-                     np.zeros(n2, theta.dtype), np.empty_like(theta))
+class Trainee(NamedTuple):
+    """One model in training: what its iterations read and write besides the
+    data, passed whole to every compiled loop (see the classes above)."""
+    net: Net
+    objective: Objective
+    optimizer: Optimizer
+    progress: Progress
+    schedule: Schedule
+    buffers: Buffers
+    history: History
 
 
 def progress_struct(lr):
-    return Progress(np.array([float(lr)]), np.zeros(1), np.array([-1.0]), np.zeros(1, np.int64))
+    return Progress(np.array([float(lr)]), np.zeros(1), np.array([-1.0]), np.zeros(1, np.int64),
+                    np.zeros(1, np.int64))
 
 
 def buffers_struct(sizes, dtype, batch_rows, best, loop_max, split_ok=True):
@@ -159,13 +125,11 @@ def buffers_struct(sizes, dtype, batch_rows, best, loop_max, split_ok=True):
     or an empty one. A two-layer net large enough (``split.splits``) runs
     its iterations in blocks unless ``split_ok`` is False (nets with skips);
     ``parallel`` starts False (the driver sets it for each chunk)."""
-    n = batch_rows * int(np.sum(sizes[1:]))
     D = int(sizes[0])
     split, blocks = splits(batch_rows, sizes) if len(sizes) == 3 and split_ok else (False, 0)
     return Buffers(np.empty((batch_rows, D), dtype), np.empty(batch_rows, np.intp),
-                   np.empty(n, dtype), np.empty(n, dtype), np.empty(batch_rows),
-                   np.empty(int(np.max(sizes))), np.empty((0, D), dtype), best, int(loop_max),
-                   bool(split), False, np.zeros(blocks))
+                   scratch(sizes, dtype, batch_rows, loop_max), best, bool(split), False,
+                   np.zeros(blocks))
 
 
 def history_struct(num_iters, n_epochs):
@@ -173,121 +137,115 @@ def history_struct(num_iters, n_epochs):
 
 
 @njit(**JIT)
-def _l2_factor(objective, n):
+def l2_factor(objective, n):
+    """The L2 factor c of a batch of n rows."""
     return objective.c / n if objective.per_row else objective.c
 
 
 @njit(**JIT)
-def _step(it, loss, net, opt, progress, hist):
-    """Record iteration ``it``'s loss and update the parameters."""
-    hist.loss[it] = loss
+def finish_iteration(tr, data, it, n, loss, updated):
+    """The end of iteration ``it`` (a batch of n rows, the first rows of
+    ``tr.buffers``), after its loss and gradient: returns -1 to go on, or
+    ``it`` to stop because ``loss`` is not finite.
+
+    Going on: the update (unless ``updated``: the split iteration makes its
+    own), the loss recorded, the step counted and, at an epoch boundary, the
+    accuracies recorded, the best parameters kept and the rate decayed.
+    Stopping, ``tr.net.theta`` is left holding the parameters iteration
+    ``it - 1`` started from (the last with a finite loss), or those iteration
+    ``it`` started from when ``it`` is 0 or ``updated`` (a finite data loss
+    whose L2 sum overflowed, seen only after the split update);
+    ``progress.kept`` says which.
+    """
+    net, opt, progress = tr.net, tr.optimizer, tr.progress
+    if not np.isfinite(loss):
+        if updated or it > 0:
+            net.theta[:] = opt.backup
+        progress.kept[0] = it if updated or it == 0 else it - 1
+        return it
+    if not updated:
+        update(opt, net.theta, net.grad, progress.lr[0], progress.step[0] + 1, 0, net.theta.size)
+    tr.history.loss[it] = loss
     progress.step[0] += 1
-    update(net.theta, net.grad, opt.s1, opt.s2, opt.backup, opt.rule, progress.lr[0],
-           opt.p1, opt.p2, opt.eps, progress.step[0])
+    if tr.schedule.epoch_len > 0 and it % tr.schedule.epoch_len == 0:
+        _epoch_boundary(tr, data, n)
+    return -1
 
 
 @njit(**JIT)
-def _epoch_boundary(n, net, progress, schedule, data, buf, hist):
-    """Record the minibatch's (first n rows of buf) and the validation
-    accuracy, keep the best parameters, and decay the learning rate."""
+def _epoch_boundary(tr, data, n):
+    """Record the minibatch's (first n rows of the buffers) and the
+    validation accuracy, keep the best parameters, and decay the rate."""
+    net, progress, buf, hist = tr.net, tr.progress, tr.buffers, tr.history
     e = progress.epochs[0]
-    B = buf.Xb.shape[0]
-    hist.train_acc[e] = count_correct(net.theta, net.sizes, net.w_off, net.codes, net.residual,
-                                      buf.Xb[:n], buf.yb[:n], buf.acts, B, buf.loop_max) / n
-    val = count_correct(net.theta, net.sizes, net.w_off, net.codes, net.residual, data.X_val,
-                        data.y_val, buf.acts, B, buf.loop_max) / max(data.X_val.shape[0], 1)
+    hist.train_acc[e] = count_correct(net, buf.Xb[:n], buf.yb[:n], buf.work) / n
+    val = count_correct(net, data.X_val, data.y_val, buf.work) / max(data.X_val.shape[0], 1)
     hist.val_acc[e] = val
     if val > progress.best_val[0]:
         progress.best_val[0] = val
         if buf.best.size:
             buf.best[:] = net.theta
     progress.epochs[0] = e + 1
-    if (e + 1) % schedule.decay_every == 0:
-        progress.lr[0] *= schedule.decay
+    if (e + 1) % tr.schedule.decay_every == 0:
+        progress.lr[0] *= tr.schedule.decay
 
 
 @njit(**JIT)
-def train_layers(net, objective, opt, progress, schedule, data, idx, lens, it0, buf, hist):
+def train_layers(tr, data, idx, lens, it0):
     """Iterations ``it0 .. it0 + len(idx) - 1`` of a net of any depth."""
+    buf = tr.buffers
     for k in range(idx.shape[0]):
-        it = it0 + k
-        n = lens[k]
+        it, n = it0 + k, lens[k]
         gather(data.X, data.y, idx[k], n, buf.Xb, buf.yb)
-        loss = loss_grad(net.theta, net.grad, net.sizes, net.w_off, net.codes, net.residual,
-                         buf.Xb[:n], buf.yb[:n], _l2_factor(objective, n), buf.acts, buf.deltas,
-                         buf.row_loss, buf.col_acc, buf.dX, False, buf.loop_max)
-        if not np.isfinite(loss):
-            if it > 0:
-                net.theta[:] = opt.backup
+        loss = loss_grad(tr.net, buf.Xb[:n], buf.yb[:n], l2_factor(tr.objective, n), buf.work,
+                         False)
+        if finish_iteration(tr, data, it, n, loss, False) >= 0:
             return it
-        _step(it, loss, net, opt, progress, hist)
-        if schedule.epoch_len > 0 and it % schedule.epoch_len == 0:
-            _epoch_boundary(n, net, progress, schedule, data, buf, hist)
     return -1
 
 
 @njit(**JIT)
-def _two_layer_views(net, buf):
-    """``((W1, b1, W2, b2, dW1, db1, dW2, db2), h, dh, s)``: the parameters and
-    gradients as views of theta and grad, and the hidden activations, their
-    gradient and the scores (B rows each) as views of the flat buffers."""
-    theta, grad, sizes, w_off = net.theta, net.grad, net.sizes, net.w_off
-    views = (weight(theta, sizes, w_off, 0), bias(theta, sizes, w_off, 0),
-             weight(theta, sizes, w_off, 1), bias(theta, sizes, w_off, 1),
-             weight(grad, sizes, w_off, 0), bias(grad, sizes, w_off, 0),
-             weight(grad, sizes, w_off, 1), bias(grad, sizes, w_off, 1))
+def two_layer_views(tr):
+    """A :class:`~kernels.two_layer.TwoLayer` over the trainee's parameters,
+    gradient and buffers (views, B rows; a view of the flat buffers costs
+    ~19 ns, so they are made once a chunk, not once a step)."""
+    net, buf = tr.net, tr.buffers
+    theta, grad, sizes, work = net.theta, net.grad, net.sizes, buf.work
     B = buf.Xb.shape[0]
-    return (views, layer_rows(buf.acts, sizes, B, 0), layer_rows(buf.deltas, sizes, B, 0),
-            layer_rows(buf.acts, sizes, B, 1))
+    return TwoLayer(weight(theta, net, 0), bias(theta, net, 0), weight(theta, net, 1),
+                    bias(theta, net, 1), weight(grad, net, 0), bias(grad, net, 0),
+                    weight(grad, net, 1), bias(grad, net, 1), layer_rows(work.acts, sizes, B, 0),
+                    layer_rows(work.deltas, sizes, B, 0), layer_rows(work.acts, sizes, B, 1),
+                    work.dX, work.row_loss, work.col_acc)
 
 
 @njit(**JIT)
-def train_two_layer(net, objective, opt, progress, schedule, data, idx, lens, it0, buf, hist):
+def train_two_layer(tr, data, idx, lens, it0):
     """The same for a two-layer net without skips, through the fused
-    two-layer kernel on views made once here (a view of the flat buffers
-    costs ~19 ns, and a toy step made 16 of them in the general path)."""
-    views, h, dh, s = _two_layer_views(net, buf)
-    W1, b1, W2, b2, dW1, db1, dW2, db2 = views
+    two-layer kernel."""
+    buf = tr.buffers
+    v = two_layer_views(tr)
     for k in range(idx.shape[0]):
-        it = it0 + k
-        n = lens[k]
+        it, n = it0 + k, lens[k]
         gather(data.X, data.y, idx[k], n, buf.Xb, buf.yb)
-        loss = _two_layer_loss(W1, b1, W2, b2, buf.Xb[:n], buf.yb[:n], _l2_factor(objective, n),
-                               net.codes[0], False, buf.loop_max, h, dh, s, dW1, db1, dW2, db2,
-                               buf.dX, buf.row_loss, buf.col_acc)
-        if not np.isfinite(loss):
-            if it > 0:
-                net.theta[:] = opt.backup
+        loss = _two_layer_loss(v, buf.Xb[:n], buf.yb[:n], l2_factor(tr.objective, n),
+                               tr.net.codes[0], False, buf.work.loop_max)
+        if finish_iteration(tr, data, it, n, loss, False) >= 0:
             return it
-        _step(it, loss, net, opt, progress, hist)
-        if schedule.epoch_len > 0 and it % schedule.epoch_len == 0:
-            _epoch_boundary(n, net, progress, schedule, data, buf, hist)
     return -1
 
 
 @njit(**JIT)
-def train_two_layer_split(net, objective, opt, progress, schedule, data, idx, lens, it0, buf,
-                          hist):
+def train_two_layer_split(tr, data, idx, lens, it0):
     """The same, each iteration split into blocks (``kernels.split``), run
-    over threads when ``buf.parallel``. A loop of its own, so that only
-    sessions that split compile the parallel kernel."""
-    views, h, dh, s = _two_layer_views(net, buf)
+    over threads when ``tr.buffers.parallel``. A loop of its own, so that
+    only sessions that split compile the parallel kernel."""
+    v = two_layer_views(tr)
     for k in range(idx.shape[0]):
-        it = it0 + k
-        n = lens[k]
-        # Updates theta itself, after checking the data loss. A finite data
-        # loss with an infinite L2 sum (|W| > 1e154) is seen only after the
-        # update; theta then goes back to this iteration's.
-        loss = split_iteration(views, net, opt, progress, data, idx[k], n,
-                               _l2_factor(objective, n), net.codes[0], buf, h, dh, s,
-                               buf.parallel)
-        if not np.isfinite(loss):
-            if it > 0:
-                net.theta[:] = opt.backup
+        it, n = it0 + k, lens[k]
+        loss, updated = split_iteration(tr, v, data, idx[k], n, l2_factor(tr.objective, n))
+        if finish_iteration(tr, data, it, n, loss, updated) >= 0:
             return it
-        hist.loss[it] = loss
-        if schedule.epoch_len > 0 and it % schedule.epoch_len == 0:
-            _epoch_boundary(n, net, progress, schedule, data, buf, hist)
     return -1
 
 

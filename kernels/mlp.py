@@ -14,6 +14,8 @@ Backward, from dS = (softmax - onehot) / N:
   d_{l-1} = (d_l W_l^T [+ d_l]) * act'_{l-1}(a_{l-1})  (mask and bias sum fused),
   dX = d_0 W_0^T [+ d_0].
 """
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
@@ -21,6 +23,39 @@ from .activations import IDENTITY
 from .config import JIT
 from .epilogues import add_into, bias_act, grad_colsum, l2_fold, softmax_xent
 from .matmul import matmul
+
+
+class Net(NamedTuple):
+    """A net of the layout above over one flat parameter vector.
+
+    theta, grad: (P,) parameters and their gradient, same layout; sizes
+    (L+1,) widths; w_off (L,) where each W starts in theta; codes (L,)
+    activation codes (the last IDENTITY); residual (L,) identity skip per
+    layer.
+    """
+    theta: np.ndarray
+    grad: np.ndarray
+    sizes: np.ndarray
+    w_off: np.ndarray
+    codes: np.ndarray
+    residual: np.ndarray
+
+
+class Scratch(NamedTuple):
+    """What a forward and backward pass over up to B rows writes besides the
+    gradient, made once and reused.
+
+    acts, deltas: (B * sum(sizes[1:]),) per-layer activations and deltas,
+    layer after layer; row_loss (B,) and col_acc (max width,) float64
+    scratch; dX (B, D) the input gradient, or (0, D) when none is wanted;
+    loop_max: products with ``m * n * k`` at or below it run as loops.
+    """
+    acts: np.ndarray
+    deltas: np.ndarray
+    row_loss: np.ndarray
+    col_acc: np.ndarray
+    dX: np.ndarray
+    loop_max: int
 
 
 def offsets(sizes):
@@ -33,17 +68,26 @@ def offsets(sizes):
     return w_off, total
 
 
-@njit(**JIT)
-def weight(theta, sizes, w_off, l):
-    fi, fo = sizes[l], sizes[l + 1]
-    return theta[w_off[l]:w_off[l] + fi * fo].reshape((fi, fo))
+def scratch(sizes, dtype, rows, loop_max, need_dX=False):
+    """A :class:`Scratch` for a net of widths ``sizes`` and up to ``rows`` rows."""
+    n = rows * int(np.sum(sizes[1:]))
+    return Scratch(np.empty(n, dtype), np.empty(n, dtype), np.empty(rows), np.empty(int(np.max(sizes))),
+                   np.empty((rows if need_dX else 0, int(sizes[0])), dtype), int(loop_max))
 
 
 @njit(**JIT)
-def bias(theta, sizes, w_off, l):
-    fi, fo = sizes[l], sizes[l + 1]
-    start = w_off[l] + fi * fo
-    return theta[start:start + fo]
+def weight(flat, net, l):
+    """W_l (sizes[l], sizes[l+1]) as a view of ``flat`` (net.theta or net.grad)."""
+    fi, fo = net.sizes[l], net.sizes[l + 1]
+    return flat[net.w_off[l]:net.w_off[l] + fi * fo].reshape((fi, fo))
+
+
+@njit(**JIT)
+def bias(flat, net, l):
+    """b_l (sizes[l+1],) as a view of ``flat`` (net.theta or net.grad)."""
+    fi, fo = net.sizes[l], net.sizes[l + 1]
+    start = net.w_off[l] + fi * fo
+    return flat[start:start + fo]
 
 
 @njit(**JIT)
@@ -56,65 +100,65 @@ def layer_rows(buf, sizes, n, l):
 
 
 @njit(**JIT)
-def forward(theta, sizes, w_off, codes, residual, X, acts, loop_max):
-    """Run the net on X (n, D); returns the scores, a view into ``acts``."""
+def forward(net, X, sc):
+    """Run the net on X (n, D); returns the scores, a view into ``sc.acts``."""
     n = X.shape[0]
     inp = X
-    for l in range(len(w_off)):
-        out = layer_rows(acts, sizes, n, l)
-        matmul(inp, weight(theta, sizes, w_off, l), out, loop_max)
-        if residual[l]:
+    for l in range(len(net.w_off)):
+        out = layer_rows(sc.acts, net.sizes, n, l)
+        matmul(inp, weight(net.theta, net, l), out, sc.loop_max)
+        if net.residual[l]:
             add_into(out, inp)
-        bias_act(out, bias(theta, sizes, w_off, l), codes[l])
+        bias_act(out, bias(net.theta, net, l), net.codes[l])
         inp = out
     return inp
 
 
 @njit(**JIT)
-def loss_grad(theta, grad, sizes, w_off, codes, residual, X, y, c, acts, deltas,
-              row_loss, col_acc, dX, need_dX, loop_max):
-    """Loss of (X, y) and its gradient into ``grad`` (same layout as theta).
-
-    ``acts`` and ``deltas``: flat (>= n * sum(sizes[1:]),) buffers; row_loss
-    (>= n,) and col_acc (>= max width,) float64 scratch; dX (n, D) when
-    ``need_dX``. The scores' block of ``acts`` is left holding dscores.
+def loss_grad(net, X, y, c, sc, need_dX):
+    """Loss of (X, y) (n rows) and its gradient into ``net.grad``, with L2
+    factor ``c``; with ``need_dX`` also the input gradient into ``sc.dX[:n]``.
+    The scores' block of ``sc.acts`` is left holding dscores.
     """
     n = X.shape[0]
-    L = len(w_off)
-    scores = forward(theta, sizes, w_off, codes, residual, X, acts, loop_max)
-    loss = softmax_xent(scores, y, scores, row_loss)
+    L = len(net.w_off)
+    sizes, theta, grad = net.sizes, net.theta, net.grad
+    scores = forward(net, X, sc)
+    loss = softmax_xent(scores, y, scores, sc.row_loss)
     d = scores
-    grad_colsum(d, d, IDENTITY, d, bias(grad, sizes, w_off, L - 1), col_acc)
+    grad_colsum(d, d, IDENTITY, d, bias(grad, net, L - 1), sc.col_acc)
     for l in range(L - 1, -1, -1):
-        inp = X if l == 0 else layer_rows(acts, sizes, n, l - 1)
-        W = weight(theta, sizes, w_off, l)
-        matmul(inp.T, d, weight(grad, sizes, w_off, l), loop_max)
+        inp = X if l == 0 else layer_rows(sc.acts, sizes, n, l - 1)
+        W = weight(theta, net, l)
+        matmul(inp.T, d, weight(grad, net, l), sc.loop_max)
         if l == 0 and not need_dX:
             break
-        d_in = dX if l == 0 else layer_rows(deltas, sizes, n, l - 1)
-        matmul(d, W.T, d_in, loop_max)
-        if residual[l]:
+        d_in = sc.dX[:n] if l == 0 else layer_rows(sc.deltas, sizes, n, l - 1)
+        matmul(d, W.T, d_in, sc.loop_max)
+        if net.residual[l]:
             add_into(d_in, d)
         if l > 0:
             # Mask (derivative of the previous activation) and that layer's
             # bias gradient in one pass.
-            grad_colsum(d_in, inp, codes[l - 1], d_in, bias(grad, sizes, w_off, l - 1), col_acc)
+            grad_colsum(d_in, inp, net.codes[l - 1], d_in, bias(grad, net, l - 1), sc.col_acc)
         d = d_in
     if c != 0:
         penalty = 0.0
         for l in range(L):
-            penalty += l2_fold(weight(grad, sizes, w_off, l), weight(theta, sizes, w_off, l), c)
+            penalty += l2_fold(weight(grad, net, l), weight(theta, net, l), c)
         loss += 0.5 * c * penalty
     return loss
 
 
 @njit(**JIT)
-def count_correct(theta, sizes, w_off, codes, residual, X, y, acts, chunk, loop_max):
-    """How many rows of X the net labels as y, run ``chunk`` rows at a time."""
+def count_correct(net, X, y, sc):
+    """How many rows of X the net labels as y, run as many rows at a time as
+    ``sc`` holds."""
+    chunk = sc.row_loss.shape[0]
     correct = 0
     for start in range(0, X.shape[0], chunk):
         stop = min(start + chunk, X.shape[0])
-        scores = forward(theta, sizes, w_off, codes, residual, X[start:stop], acts, loop_max)
+        scores = forward(net, X[start:stop], sc)
         for i in range(stop - start):
             best = 0
             for k in range(1, scores.shape[1]):

@@ -15,6 +15,8 @@ scikit-learn's SGD momentum and Nesterov updates are the same as these.
 
 The rule is an integer code; its branch is loop-invariant and unswitched.
 """
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
@@ -47,8 +49,32 @@ LIMITS = {
 }
 
 
-def hyper(rule, config):
-    """``(code, lr, p1, p2, eps)`` for the kernel from a CS231n-style config."""
+class Optimizer(NamedTuple):
+    """An update rule and its state, one meaning per field.
+
+    rule: the rule's code (above). Settings, each used only by the rules that
+    name it (0 elsewhere): momentum (sgd_momentum, nesterov), decay_rate
+    (rmsprop), beta1, beta2 (adam, adam_folded), eps (rmsprop, adam,
+    adam_folded). State, (P,) like theta or (0,) for a rule that keeps none:
+    m the running mean of gradients (the velocity of sgd_momentum and
+    nesterov, Adam's first moment), v the running mean of squared gradients
+    (RMSprop's cache, Adam's second moment). backup (P,) receives theta
+    before each update, to restore after a non-finite loss.
+    """
+    rule: int
+    momentum: float
+    decay_rate: float
+    beta1: float
+    beta2: float
+    eps: float
+    m: np.ndarray
+    v: np.ndarray
+    backup: np.ndarray
+
+
+def settings(rule, config):
+    """``(code, learning_rate, named settings)`` of update rule ``rule`` from a
+    CS231n-style ``config`` (its keys, CS231n's defaults, each value checked)."""
     if rule not in RULES:
         raise ValueError(f"update rule must be one of {sorted(RULES)}, got {rule!r}")
     code, defaults = RULES[rule]
@@ -59,50 +85,65 @@ def hyper(rule, config):
     cfg = dict(defaults, **{k: v for k, v in config.items() if k in defaults})
     cfg = {key: check_number(key if key == "learning_rate" else f"optim_config[{key!r}]", value,
                              **LIMITS[key]) for key, value in cfg.items()}
-    p1 = cfg.get("momentum", cfg.get("decay_rate", cfg.get("beta1", 0.0)))
-    p2 = cfg.get("beta2", 0.0)
-    return code, float(cfg["learning_rate"]), float(p1), float(p2), float(cfg.get("epsilon", 0.0))
+    named = dict(momentum=cfg.get("momentum", 0.0), decay_rate=cfg.get("decay_rate", 0.0),
+                 beta1=cfg.get("beta1", 0.0), beta2=cfg.get("beta2", 0.0),
+                 eps=cfg.get("epsilon", 0.0))
+    return code, float(cfg["learning_rate"]), {k: float(v) for k, v in named.items()}
+
+
+def optimizer(rule, config, theta):
+    """``(Optimizer, learning_rate)`` for rule ``rule`` with CS231n-style
+    ``config`` keys (``learning_rate`` among them) over parameters ``theta``:
+    zeroed state where the rule keeps state."""
+    code, lr, named = settings(rule, config)
+    P = theta.size
+    m = np.zeros(P if code in (SGD_MOMENTUM, NESTEROV, ADAM, ADAM_FOLDED) else 0, theta.dtype)
+    v = np.zeros(P if code in (RMSPROP, ADAM, ADAM_FOLDED) else 0, theta.dtype)
+    return Optimizer(code, **named, m=m, v=v, backup=np.empty_like(theta)), lr
 
 
 @njit(**JIT)
-def update(theta, grad, s1, s2, backup, code, lr, p1, p2, eps, t):
-    """One step of rule ``code`` on theta in place; ``backup`` gets the old theta.
-
-    s1, s2: the rule's state (velocity; cache; Adam's m and v), same shape as
-    theta. ``t`` is Adam's step count after this step (1 for the first).
+def update(opt, theta, grad, lr, t, start, stop):
+    """One step of ``opt``'s rule on ``theta[start:stop]`` in place, from
+    ``grad`` (same layout); ``opt.backup`` gets the old values. ``t`` is
+    Adam's step count after this step (1 for the first).
     """
     # Adam's bias corrections, divided by (not multiplied by reciprocals) to
     # round as the NumPy formulation does.
+    code = opt.rule
     adam = code == ADAM or code == ADAM_FOLDED
-    d1 = 1.0 - p1 ** t if adam else 1.0
-    d2 = 1.0 - p2 ** t if adam else 1.0
+    b1, b2 = opt.beta1, opt.beta2
+    d1 = 1.0 - b1 ** t if adam else 1.0
+    d2 = 1.0 - b2 ** t if adam else 1.0
     lr_folded = lr * np.sqrt(d2) / d1
-    for i in range(theta.size):
+    mu, rho, eps = opt.momentum, opt.decay_rate, opt.eps
+    m, v, backup = opt.m, opt.v, opt.backup
+    for i in range(start, stop):
         w = theta[i]
         g = grad[i]
         backup[i] = w
         if code == SGD:
             w -= lr * g
         elif code == SGD_MOMENTUM:
-            v = p1 * s1[i] - lr * g
-            s1[i] = v
-            w += v
+            vel = mu * m[i] - lr * g
+            m[i] = vel
+            w += vel
         elif code == NESTEROV:
-            v_prev = s1[i]
-            v = p1 * v_prev - lr * g
-            s1[i] = v
-            w += -p1 * v_prev + (1 + p1) * v
+            v_prev = m[i]
+            vel = mu * v_prev - lr * g
+            m[i] = vel
+            w += -mu * v_prev + (1 + mu) * vel
         elif code == RMSPROP:
-            s = p1 * s1[i] + (1 - p1) * g * g
-            s1[i] = s
+            s = rho * v[i] + (1 - rho) * g * g
+            v[i] = s
             w -= lr * g / (np.sqrt(s) + eps)
         else:
-            m = p1 * s1[i] + (1 - p1) * g
-            v = p2 * s2[i] + (1 - p2) * g * g
-            s1[i] = m
-            s2[i] = v
+            mi = b1 * m[i] + (1 - b1) * g
+            vi = b2 * v[i] + (1 - b2) * g * g
+            m[i] = mi
+            v[i] = vi
             if code == ADAM:
-                w -= lr * (m / d1) / (np.sqrt(v / d2) + eps)
+                w -= lr * (mi / d1) / (np.sqrt(vi / d2) + eps)
             else:
-                w -= lr_folded * m / (np.sqrt(v) + eps)
+                w -= lr_folded * mi / (np.sqrt(vi) + eps)
         theta[i] = w

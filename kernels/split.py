@@ -7,7 +7,7 @@ data, so they run on the core whose cache holds it:
   A, rows of the minibatch in an even number of blocks of at most ROWS:
       gather the rows; h = act(X W1 + b1); s = h W2 + b2; each row's softmax
       loss and dS = (softmax(s) - onehot(y)) / N; dH = dS W2^T
-  serial: the mean loss (stop here if it is not finite), dW2 = h^T dS,
+  serial: the mean loss (return here if it is not finite), dW2 = h^T dS,
       db2, the mask dH *= act'(h) with db1 (column sums in row order)
   B, rows of W1 in a multiple of 4 blocks of at most FEATURES:
       dW1 = X^T dH; dW1 += c W1 and its sum of squares; the update of W1's rows
@@ -21,34 +21,23 @@ size 1 (the driver sets it) each thread takes the next block when it is
 free, so a thread slowed by another program takes fewer. Against the unsplit kernel they differ only in the
 loss's last bits (W1's sum of squares is summed block by block); the
 parameters are those of the same products and passes (tested bit for bit).
-A step of under MIN_FLOPS runs unsplit: there the launch of a region
-(2-30 us) costs more than the second core gains; so does one above
-MAX_FLOPS, where OpenBLAS's threads, sharing their packed operands, win.
+A step of under ``config.MIN_FLOPS`` runs unsplit: there the launch of a
+region (2-30 us) costs more than the second core gains; so does one above
+``config.MAX_FLOPS``, where OpenBLAS's threads, sharing their packed
+operands, win. Block sizes: ``config.ROWS`` and ``config.FEATURES``.
+
+The iteration computes the loss, the gradients and the update only; the
+loop's ``finish_iteration`` records, counts and evaluates.
 """
 import numpy as np
 from numba import njit, prange
 
+from . import config
 from .activations import IDENTITY
-from .config import JIT
+from .config import FEATURES, JIT, ROWS
 from .epilogues import bias_act, gather, grad_colsum, l2_fold, mean_loss, softmax_rows
 from .matmul import matmul
 from .optim import update
-
-#: At most this many minibatch rows per block of region A (two blocks for
-#: the usual 200-256: each block packs all of W1 for its product, so more
-#: blocks cost more).
-ROWS = 128
-#: At most this many rows of W1 (input features) per block of region B.
-FEATURES = 512
-#: Steps whose products take fewer flops (6 N (D H + H C)) run unsplit:
-#: measured, digits (7.7e6) tied, CIFAR (3.7e8) and MNIST (6.2e8) gained
-#: 10-27% on 2 threads.
-MIN_FLOPS = 5e7
-#: Steps above this run unsplit too: there each block's products repack
-#: operands that OpenBLAS's own threads share (all of W1 per row block, dH
-#: per feature block); at 1024 x 3072 -> 1024 (1.9e10) the split step was
-#: 5-11% slower than OpenBLAS's two threads.
-MAX_FLOPS = 5e9
 
 
 @njit(**JIT)
@@ -69,7 +58,7 @@ def splits(batch_rows, sizes):
     ``batch_rows`` runs split, and the size of its L2 scratch."""
     D, H, C = (int(v) for v in sizes)
     flops = 6.0 * batch_rows * (D * H + H * C)
-    return MIN_FLOPS <= flops <= MAX_FLOPS, feature_blocks(D)
+    return config.MIN_FLOPS <= flops <= config.MAX_FLOPS, feature_blocks(D)
 
 
 @njit(**JIT)
@@ -80,82 +69,112 @@ def _span(k, blocks, total):
 
 
 @njit(**JIT)
-def _rows_block(k, data, idx, n, W1, b1, W2, b2, code, Xb, yb, h, dh, s, row_loss, loop_max):
-    """Region A's block k of the minibatch of n rows."""
+def _rows_block(k, n, idx, data, v, code, Xb, yb, loop_max):
+    """Region A's block k of the minibatch of n rows.
+
+    k: the block; n: the minibatch's rows; idx (>= n,): their rows in data;
+    data: the ``loop.Data``; v: the ``two_layer.TwoLayer`` views (its h,
+    scores, dh and row_loss rows of this block are written); code: the
+    hidden activation; Xb (n, D), yb (n,): the minibatch buffers (this
+    block's rows are written); loop_max: products at or below it run as loops.
+    """
     i0, i1 = _span(k, row_blocks(n), n)
     if i1 <= i0:
         return
     gather(data.X, data.y, idx[i0:i1], i1 - i0, Xb[i0:i1], yb[i0:i1])
-    hb, sb = h[i0:i1], s[i0:i1]
-    matmul(Xb[i0:i1], W1, hb, loop_max)
-    bias_act(hb, b1, code)
-    matmul(hb, W2, sb, loop_max)
-    bias_act(sb, b2, IDENTITY)
-    softmax_rows(sb, yb[i0:i1], sb, row_loss[i0:], 1.0 / n)
-    matmul(sb, W2.T, dh[i0:i1], loop_max)
+    hb, sb = v.h[i0:i1], v.scores[i0:i1]
+    matmul(Xb[i0:i1], v.W1, hb, loop_max)
+    bias_act(hb, v.b1, code)
+    matmul(hb, v.W2, sb, loop_max)
+    bias_act(sb, v.b2, IDENTITY)
+    softmax_rows(sb, yb[i0:i1], sb, v.row_loss[i0:], 1.0 / n)
+    matmul(sb, v.W2.T, v.dh[i0:i1], loop_max)
 
 
 @njit(**JIT)
-def _features_block(k, Xb, dh, W1, dW1, c, opt, lr, t, theta, grad, l2_part, loop_max):
-    """Region B's block k of W1's rows (W1 is the first entries of theta and
-    grad): their gradient, L2 term and update."""
-    D, H = W1.shape
+def _features_block(k, Xb, dh, v, c, opt, theta, grad, lr, t, l2_part, loop_max):
+    """Region B's block k of W1's rows: their gradient, L2 term and update.
+
+    (A parallel region takes flat structures only: Numba's refuses a nested
+    one such as the trainee, so its parts come one by one.)
+    k: the block; Xb (n, D): the minibatch; dh (n, H): the masked hidden
+    gradient; v: the ``two_layer.TwoLayer`` views (W1 read, dW1's rows of
+    this block written); c: the L2 factor; opt: the ``optim.Optimizer``
+    (its state of these rows updated); theta, grad (P,): the flat
+    parameters and gradient, W1 their first ``D * H`` entries; lr: the
+    learning rate; t: Adam's step count after this update; l2_part: slot k
+    receives these rows' sum of squares; loop_max: products at or below it
+    run as loops.
+    """
+    D, H = v.W1.shape
     d0, d1 = _span(k, feature_blocks(D), D)
     l2_part[k] = 0.0
     if d1 <= d0:
         return
-    matmul(Xb[:, d0:d1].T, dh, dW1[d0:d1], loop_max)
+    matmul(Xb[:, d0:d1].T, dh, v.dW1[d0:d1], loop_max)
     if c != 0:
-        l2_part[k] = l2_fold(dW1[d0:d1], W1[d0:d1], c)
-    a, b = d0 * H, d1 * H
-    update(theta[a:b], grad[a:b], opt.s1[a:b], opt.s2[a:b], opt.backup[a:b], opt.rule, lr,
-           opt.p1, opt.p2, opt.eps, t)
+        l2_part[k] = l2_fold(v.dW1[d0:d1], v.W1[d0:d1], c)
+    update(opt, theta, grad, lr, t, d0 * H, d1 * H)
 
 
 @njit(parallel=True, **JIT)
-def split_iteration(views, net, opt, progress, data, idx, n, c, code, buf, h, dh, s, parallel):
-    """Loss, gradient and update of one iteration on minibatch rows ``idx[:n]``.
-
-    views: (W1, b1, W2, b2, dW1, db1, dW2, db2) over net.theta and net.grad.
-    Returns the loss; when the data loss is not finite it returns it before
-    any update, with the parameters unchanged.
-    """
-    W1, b1, W2, b2, dW1, db1, dW2, db2 = views
-    Xb, yb = buf.Xb[:n], buf.yb[:n]
-    h, dh, s = h[:n], dh[:n], s[:n]
+def _rows_region(n, idx, data, v, code, Xb, yb, loop_max, parallel):
+    """Region A: every block of :func:`_rows_block`, over threads when
+    ``parallel``. (Numba's parallel regions find a named tuple only among
+    their function's arguments, so the regions are functions of their own.)"""
     n_rows = row_blocks(n)
     if parallel:
         for k in prange(n_rows):
-            _rows_block(np.int64(k), data, idx, n, W1, b1, W2, b2, code, Xb, yb, h, dh, s,
-                        buf.row_loss, buf.loop_max)
+            _rows_block(np.int64(k), n, idx, data, v, code, Xb, yb, loop_max)
     else:
         for k in range(n_rows):
-            _rows_block(k, data, idx, n, W1, b1, W2, b2, code, Xb, yb, h, dh, s, buf.row_loss,
-                        buf.loop_max)
-    loss = mean_loss(buf.row_loss, n)
-    if not np.isfinite(loss):
-        return loss
-    matmul(h.T, s, dW2, buf.loop_max)
-    grad_colsum(s, s, IDENTITY, s, db2, buf.col_acc)
-    grad_colsum(dh, h, code, dh, db1, buf.col_acc)
-    progress.step[0] += 1
-    t, lr = progress.step[0], progress.lr[0]
-    theta, grad = net.theta, net.grad
-    n_features = feature_blocks(W1.shape[0])
-    l2 = buf.l2_part
+            _rows_block(k, n, idx, data, v, code, Xb, yb, loop_max)
+
+
+@njit(parallel=True, **JIT)
+def _features_region(Xb, dh, v, c, opt, theta, grad, lr, t, l2_part, loop_max, parallel):
+    """Region B: every block of :func:`_features_block` (its arguments), over
+    threads when ``parallel``."""
+    n_features = feature_blocks(v.W1.shape[0])
     if parallel:
         for k in prange(n_features):
-            _features_block(np.int64(k), Xb, dh, W1, dW1, c, opt, lr, t, theta, grad, l2,
-                            buf.loop_max)
+            _features_block(np.int64(k), Xb, dh, v, c, opt, theta, grad, lr, t, l2_part,
+                            loop_max)
     else:
         for k in range(n_features):
-            _features_block(k, Xb, dh, W1, dW1, c, opt, lr, t, theta, grad, l2, buf.loop_max)
+            _features_block(k, Xb, dh, v, c, opt, theta, grad, lr, t, l2_part, loop_max)
+
+
+@njit(**JIT)
+def split_iteration(tr, v, data, idx, n, c):
+    """Loss, gradient and update of one iteration on minibatch rows ``idx[:n]``.
+
+    tr: the ``loop.Trainee`` (``tr.buffers.parallel``: blocks over threads);
+    v: ``two_layer.TwoLayer`` views of its parameters, gradient and buffers;
+    c: the L2 factor. Returns ``(loss, updated)``: when the data loss is not
+    finite, it and False, before any update, the parameters unchanged; else
+    the loss with its L2 term and True.
+    """
+    buf = tr.buffers
+    Xb, yb = buf.Xb[:n], buf.yb[:n]
+    code = tr.net.codes[0]
+    loop_max = buf.work.loop_max
+    _rows_region(n, idx, data, v, code, Xb, yb, loop_max, buf.parallel)
+    loss = mean_loss(v.row_loss, n)
+    if not np.isfinite(loss):
+        return loss, False
+    h, dh, s = v.h[:n], v.dh[:n], v.scores[:n]
+    matmul(h.T, s, v.dW2, loop_max)
+    grad_colsum(s, s, IDENTITY, s, v.db2, v.col_acc)
+    grad_colsum(dh, h, code, dh, v.db1, v.col_acc)
+    opt, theta, grad = tr.optimizer, tr.net.theta, tr.net.grad
+    lr, t = tr.progress.lr[0], tr.progress.step[0] + 1
+    l2 = buf.l2_part
+    _features_region(Xb, dh, v, c, opt, theta, grad, lr, t, l2, loop_max, buf.parallel)
     if c != 0:
         penalty = 0.0
-        for k in range(n_features):
+        for k in range(feature_blocks(v.W1.shape[0])):
             penalty += l2[k]
-        loss += 0.5 * c * (penalty + l2_fold(dW2, W2, c))
-    a = W1.size
-    update(theta[a:], grad[a:], opt.s1[a:], opt.s2[a:], opt.backup[a:], opt.rule, lr, opt.p1,
-           opt.p2, opt.eps, t)
-    return loss
+        loss += 0.5 * c * (penalty + l2_fold(v.dW2, v.W2, c))
+    update(opt, theta, grad, lr, t, v.W1.size, theta.size)
+    return loss, True

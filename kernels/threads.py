@@ -1,5 +1,6 @@
 """Threads, in one place: Numba's threading layer, the one thread-count knob,
-and when a ``parallel=True`` kernel may run.
+when a ``parallel=True`` kernel may run, and the kernels' BLAS thread count.
+(How many threads a training chunk gets is chosen by ``net.chunks``.)
 
 Measured here (2 cores; see the README's Parallelism section):
 - Layer: ``tbb`` (the ``tbb`` wheel, loaded as below) is fork-safe and safe
@@ -244,74 +245,3 @@ class blas_threads:
         if self.n != self.before:
             blas().set(self.before)
         return False
-
-
-#: Seconds of training before the first probe of the other BLAS thread count;
-#: each probe that confirms the current count doubles the wait, up to
-#: PROBE_EVERY_MAX (a probe of a slow step costs one slow chunk).
-PROBE_EVERY = 2.0
-PROBE_EVERY_MAX = 32.0
-#: A probe runs this fraction of a chunk's iterations.
-PROBE_FRACTION = 1 / 8
-#: A chunk this much slower per iteration than the last one with the same
-#: count (the machine got busy, or quiet) makes the next chunk a probe.
-CHANGED = 1.5
-
-
-class BlasPolicy:
-    """Chooses the BLAS thread count of each training chunk by measuring.
-
-    Two threads make the large products ~1.6x faster on a quiet 2-core
-    machine, but when another program holds a core, every product waits for
-    the thread that shares it: the digits step took 4.1x longer busy with 2
-    threads and 1.0x with 1 (measured; see the README). So the driver times
-    its chunks with the current count and now and then a short chunk with
-    the other; the faster wins. Probes come every PROBE_EVERY seconds at
-    first, then less often while they confirm the choice, and at once when
-    the current count's chunks slow down by CHANGED. Results do not depend on
-    the choice: OpenBLAS splits a product's output, not its inner sums, so 1
-    and 2 threads give the same bits (tested).
-    """
-
-    def __init__(self, most):
-        self.candidates = sorted({most, 1}, reverse=True)
-        self.current = self.candidates[0]
-        self.per_it = {}
-        self.last_probe = -1e9
-        self.interval = PROBE_EVERY
-
-    def next(self, now):
-        """``(threads, probing)`` for the next chunk."""
-        if len(self.candidates) == 1 or self.current not in self.per_it:
-            return self.current, False
-        if now - self.last_probe >= self.interval:
-            self.last_probe = now
-            other = [c for c in self.candidates if c != self.current][0]
-            return other, True
-        return self.current, False
-
-    def record(self, threads, seconds_per_it, probing):
-        before = self.per_it.get(threads)
-        self.per_it[threads] = seconds_per_it
-        if not probing:
-            if before is not None and seconds_per_it > CHANGED * before:
-                self.last_probe, self.interval = -1e9, PROBE_EVERY  # probe next
-            return
-        mine = self.per_it.get(self.current)
-        if mine is not None and seconds_per_it < 0.9 * mine:
-            self.current, self.interval = threads, PROBE_EVERY
-        else:
-            self.interval = min(2 * self.interval, PROBE_EVERY_MAX)
-
-
-_policies = {}
-
-
-def blas_policy(flops_per_iteration):
-    """The policy of one size of work (steps within a factor of 2 of each
-    other share it), across training calls, for the threads allowed now."""
-    most = min(get_num_threads(), max(blas().get(), 1))
-    key = (int(flops_per_iteration).bit_length(), most)
-    if key not in _policies:
-        _policies[key] = BlasPolicy(most)
-    return _policies[key]

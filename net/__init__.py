@@ -14,7 +14,8 @@ from .many import train_many
 from .mlp import MLP
 from .plots import plot_history, plot_weights
 from .search import search
-from .training import TrainingDiverged, TrainingInterrupted, precompile
+from .precompile import precompile
+from .training import TrainingDiverged, TrainingInterrupted
 
 
 def __getattr__(name):

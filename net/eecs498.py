@@ -24,6 +24,7 @@ import zipfile
 import numpy as np
 
 from .. import kernels
+from . import sampling
 from . import tensors as T
 from .search import best_net, search
 from .training import TrainingDiverged
@@ -90,14 +91,6 @@ def nn_predict(params, loss_func, X):
     return np.argmax(scores, axis=1)
 
 
-class _TorchSampledNet(_CS231nNet):
-    """The CS231n net, drawing minibatches as EECS 498's ``sample_batch`` does."""
-
-    def _draw(self, n_rows, count, batch):
-        torch = T.torch()
-        return np.stack([torch.randint(0, n_rows, (batch,)).numpy() for _ in range(count)])
-
-
 def _float32_fraction(fraction, n):
     """``fraction`` (k / n of n predictions) as torch's float32 ``mean()``
     gives it: the float32 quotient of k and n."""
@@ -158,8 +151,10 @@ def _train_compiled(params, X, y, X_val, y_val, use_torch, learning_rate, learni
     _unpack(params)
     arrays = T.params_to_numpy(params)
     # (1, H) biases train as (H,) and are written back in their own shape.
-    net = (_TorchSampledNet if use_torch else _CS231nNet).from_params(
-        {k: a.reshape(-1) if k[0] == "b" else a for k, a in arrays.items()})
+    net = _CS231nNet.from_params({k: a.reshape(-1) if k[0] == "b" else a
+                                  for k, a in arrays.items()})
+    if use_torch:
+        net._source = sampling.TORCH  # the course's sample_batch
     X, y, X_val, y_val = (T.to_numpy(name, v) for name, v in
                           (("X", X), ("y", y), ("X_val", X_val), ("y_val", y_val)))
     stats = net.train(X, y, X_val, y_val, learning_rate, learning_rate_decay, reg, num_iters,

@@ -25,7 +25,7 @@ from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..kernels import loop
-from . import training
+from . import sampling, schedules, training
 from .mlp import MLP
 
 _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
@@ -163,12 +163,15 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         if self.solver == "sgd":
             rule = "nesterov" if self.nesterovs_momentum and self.momentum > 0 else "sgd_momentum"
             cfg = {"momentum": self.momentum}
+            schedule = {"constant": schedules.Constant(), "adaptive": schedules.Adaptive(),
+                        "invscaling": schedules.InvScaling(self.power_t)}[self.learning_rate]
         else:
             rule = "adam_folded"
             cfg = {"beta1": self.beta_1, "beta2": self.beta_2, "epsilon": self.epsilon}
+            schedule = schedules.Constant()
         # Kept across partial_fit calls: the rule's state, the learning rate and step count.
-        self._optimizer = training.optimizer(rule, cfg, self.learning_rate_init,
-                                             self._model.packed().theta)
+        self._optimizer = training.Optimizer(rule, cfg, self.learning_rate_init,
+                                             self._model.packed().theta, schedule)
         self.n_layers_ = len(sizes)
         self.n_outputs_ = n_classes
         self.out_activation_ = "softmax"
@@ -195,32 +198,24 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         if self.batch_size != "auto" and self.batch_size > n:
             warnings.warn("Got `batch_size` less than 1 or larger than sample size. "
                           "It is going to be clipped", UserWarning)
-        steps = -(-n // B)
         no_val = (np.empty((0, X.shape[1]), model.dtype), np.empty(0, np.intp))
+        batches = sampling.Ordered(n, B)
         # An epoch evaluates nothing in the loop (no schedule): scikit-learn
         # scores the validation split itself, below, once per epoch.
-        s = training.session(model.packed(), loop.Data(X, y, *no_val), batch_rows=B,
-                             optimizer_state=self._optimizer, l2_factor=float(self.alpha),
-                             per_row=True, num_iters=steps)
-        idx = np.zeros((steps, B), np.int64)
-        lens = np.full(steps, B, np.int64)
-        lens[-1] = n - B * (steps - 1)
-        draw = lambda it, k: (idx[it:it + k], lens[it:it + k])  # noqa: E731
-        progress = s.progress
-        best_coefs = None
+        s = training.Session(model.packed(), loop.Data(X, y, *no_val), batch_rows=B,
+                             optimizer=self._optimizer, l2_factor=float(self.alpha),
+                             per_row=True, num_iters=batches.epoch_len, keep_best=early)
         for _ in range(1 if incremental else self.max_iter):
-            order = rs.permutation(n) if self.shuffle else np.arange(n)
-            for k in range(steps):
-                rows = order[k * B:(k + 1) * B]
-                idx[k, :len(rows)] = rows
+            batches.start(rs.permutation(n) if self.shuffle else np.arange(n))
             try:
-                training.run(s, draw, 0, steps)
+                training.run(s, batches.draw, 0, batches.epoch_len)
             except training.TrainingDiverged as exc:
                 raise training.TrainingDiverged(
                     f"epoch {self.n_iter_ + 1}: {exc} (try a smaller learning_rate_init)",
                     {"loss_curve": list(self.loss_curve_)}, exc.iteration) from None
             self.n_iter_ += 1
-            self.loss_ = float(np.dot(s.history.loss, lens) / n)
+            self.loss_ = float(np.dot(s.history(batches.epoch_len)["loss_history"],
+                                      batches.lens) / n)
             self.t_ += n
             self.loss_curve_.append(self.loss_)
             if self.verbose:
@@ -234,29 +229,25 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                     self._no_improvement_count = 0
                 if score > self.best_validation_score_:
                     self.best_validation_score_ = score
-                    best_coefs = s.net.theta.copy()
+                    s.remember_best()
             else:
                 if self.loss_curve_[-1] > self.best_loss_ - self.tol:
                     self._no_improvement_count += 1
                 else:
                     self._no_improvement_count = 0
                 self.best_loss_ = min(self.best_loss_, self.loss_curve_[-1])
-            if self.solver == "sgd" and self.learning_rate == "invscaling":
-                progress.lr[0] = self.learning_rate_init / (self.t_ + 1) ** self.power_t
+            self._optimizer.iteration_ends(self.t_)
             if self._no_improvement_count > self.n_iter_no_change:
-                if self.solver == "sgd" and self.learning_rate == "adaptive" and progress.lr[0] > 1e-6:
-                    progress.lr[0] /= 5.0
-                    self._no_improvement_count = 0
-                else:
+                if self._optimizer.trigger_stopping("", False):
                     break
+                self._no_improvement_count = 0
             if incremental:
                 break
         else:
             if not incremental:
                 warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached "
                               "and the optimization hasn't converged yet.", ConvergenceWarning)
-        if best_coefs is not None:
-            s.net.theta[:] = best_coefs
+        s.restore_best()
 
     # -- fitted attributes and prediction -------------------------------------------------
 

@@ -14,17 +14,15 @@ The compiled loop reads X as a C-contiguous, writeable array of the model's
 dtype, so X of another dtype (float32 data for a float64 model), a
 read-only array (a memmap opened with ``mode='r'``, a pandas frame under
 copy-on-write) or a strided view is copied for the call. Above
-:data:`COPY_WARN_BYTES` that copy is announced once per process and kind, by
+ ``kernels.config.COPY_WARN_BYTES`` that copy is announced once per process and kind, by
 an :class:`InputCopyWarning` that says how to avoid it.
 """
 import warnings
 
 import numpy as np
 
+from ..kernels import config
 from ..kernels.checks import as_labels, check_finite, check_shape, plain_array
-
-#: A conversion copy of X at least this large is announced (once per kind).
-COPY_WARN_BYTES = 256 << 20
 
 _warned = set()
 
@@ -54,7 +52,7 @@ def _announce_copy(name, X, dtype):
         ("not C-contiguous", not X.flags.c_contiguous)) if applies]
     nbytes = X.size * dtype.itemsize
     key = tuple(reasons)
-    if not reasons or nbytes < COPY_WARN_BYTES or key in _warned:
+    if not reasons or nbytes < config.COPY_WARN_BYTES or key in _warned:
         return
     _warned.add(key)
     if X.dtype != dtype:

@@ -10,16 +10,12 @@ machine returns what one process per model, or a Dask cluster, returns.
 ``np.random``'s global state is left as it was.
 """
 import math
-import time
 
 import numpy as np
-from numba.typed import List
 
 from ..kernels import loop as L
-from ..kernels import many as M
-from ..kernels import threads
 from ..kernels.checks import l2_scale
-from . import training
+from . import sampling, training
 from .two_layer_net import TwoLayerNet
 
 
@@ -72,26 +68,24 @@ def train_many(X, y, X_val, y_val, settings, *, num_iters=1000, batch_size=200, 
     N = X.shape[0]
     data = L.Data(X, first._labels(y, N), X_val, first._labels(y_val, len(X_val), "y_val"))
     num_iters = int(num_iters)
-    B = int(batch_size)
-    epoch_len = max(N // B, 1)
+    samplers = [sampling.Replacement(N, int(batch_size), sampling.RandomStateSource(stream))
+                for _, stream in models]
     sessions = []
-    for (net, _), (_, lr, reg, decay) in zip(models, settings):
+    for (net, _), (_, lr, reg, decay), sampler in zip(models, settings, samplers):
         packed = net.packed()
-        sessions.append(training.session(
-            packed, data, batch_rows=B, num_iters=num_iters, l2_factor=l2_scale(reg, "full"),
-            optimizer_state=training.optimizer("sgd", None, lr, packed.theta),
-            schedule=L.Schedule(epoch_len, float(decay), 1)))
-    items = List([M.Model(s.net, s.objective, s.optimizer, s.progress, s.schedule, s.buffers,
-                          s.history) for s in sessions])
-    status = np.full(len(sessions), -1, np.int64)
-    _run(items, data, status, [stream for _, stream in models], N, B, num_iters, sessions)
+        sessions.append(training.Session(
+            packed, data, batch_rows=sampler.batch_rows, num_iters=num_iters,
+            l2_factor=l2_scale(reg, "full"),
+            optimizer=training.Optimizer("sgd", None, lr, packed.theta),
+            schedule=L.Schedule(sampler.epoch_len, float(decay), 1)))
+    status = training.run_many(sessions, data, [s.draw for s in samplers], num_iters)
     results = []
     for (net, _), setting, s, st in zip(models, settings, sessions, status):
-        stop = _finished(s, st)
+        stop = training.finished(s, st)
         at = None if st < 0 else int(st)
-        if st < 0 and stop > 0 and L.restore_if_nonfinite(s.net.theta, s.optimizer.backup):
+        if st < 0 and stop > 0 and s.restore_if_nonfinite():
             at = stop - 1
-        history = training.history(s, stop)
+        history = s.history(stop)
         if at is None:
             val_acc = float(np.mean(net.predict(data.X_val) == data.y_val))
         else:  # the last validation accuracy recorded while it was finite
@@ -102,49 +96,3 @@ def train_many(X, y, X_val, y_val, settings, *, num_iters=1000, batch_size=200, 
                         "history": history,
                         "params": {k: v.copy() for k, v in net.params.items()}})
     return results
-
-
-def _finished(s, status):
-    """Iterations session ``s`` finished: up to its non-finite one, or all
-    the updates it made."""
-    return int(status) if status >= 0 else int(s.progress.step[0])
-
-
-def _run(items, data, status, streams, N, B, num_iters, sessions):
-    """Chunks of iterations for every model, sized by time as in
-    ``training.run``."""
-    K = len(streams)
-    k = max(1, training.first_chunk(sessions[0]) // K)
-    it = 0
-    try:
-        while it < num_iters:
-            k = min(k, num_iters - it, max(1, training.CHUNK_ROWS // (B * K)))
-            idx = np.empty((K, k, B), np.int64)
-            for m, stream in enumerate(streams):
-                if status[m] < 0:
-                    idx[m] = stream.choice(N, (k, B))
-            lens = np.full(k, B, np.int64)
-            t0 = time.perf_counter()
-            args = (items, data, idx, lens, it, status)
-            with threads.blas_threads(1):
-                try:
-                    # Models differ in size, and a busy core should get fewer.
-                    with threads.stealing_region() as parallel:
-                        if parallel:
-                            M.train_models(*args)
-                except ValueError as exc:
-                    if "threading layer" not in str(exc):
-                        raise
-                    parallel = False  # parallel_region warned; nothing ran
-                if not parallel:
-                    M.train_models_serial(*args)
-            elapsed = time.perf_counter() - t0
-            it += k
-            if (status >= 0).all():
-                break
-            k = training.next_chunk(k, elapsed)
-    except KeyboardInterrupt:
-        raise training.TrainingInterrupted(
-            "training interrupted; each model keeps the parameters of its last finished "
-            "iteration", [training.history(s, _finished(s, st)) for s, st in zip(sessions, status)]
-        ) from None

@@ -14,22 +14,29 @@ import numpy as np
 from ..kernels import config, loop
 from ..kernels import mlp as K
 from ..kernels.activations import IDENTITY, activation_code
-from ..kernels.checks import (_first_nonfinite, check_bool, check_float_dtype, check_number,
-                              check_seed, l2_scale)
+from ..kernels.checks import (_first_nonfinite, check_arguments, check_bool, check_float_dtype,
+                              check_number, check_seed, l2_scale)
 from . import modelfile, training
+from . import sampling as sampling_
 from .architecture import as_layer_sizes
 from .inputs import as_class_labels, as_rows
 from .training import TrainingDiverged, TrainingInterrupted  # noqa: F401  (public here too)
 
 
-#: The range of each numeric argument of :meth:`MLP.train` (``learning_rate``
-#: and ``optim_config`` are checked by the update rule, ``reg`` by ``l2_scale``).
-TRAIN_LIMITS = {
+#: How each argument of :meth:`MLP.train` is checked (``learning_rate`` and
+#: ``optim_config`` by the update rule, ``update`` too, ``reg`` and ``l2`` by
+#: ``l2_scale``), before any training: see ``kernels.checks.check_arguments``.
+TRAIN_ARGS = {
     "learning_rate_decay": dict(low=0),
     "num_iters": dict(low=1, integer=True),
     "batch_size": dict(low=1, integer=True),
+    "verbose": dict(bool=True),
+    "sampling": dict(options=tuple(sampling_.SAMPLERS)),
     "decay_every": dict(low=1, integer=True),
+    "keep_best": dict(bool=True),
+    "callback": dict(callable=True, optional=True),
     "callback_every": dict(low=1, integer=True),
+    "eval_every": dict(low=0, integer=True, optional=True),
 }
 
 
@@ -66,6 +73,8 @@ class MLP:
         self.residual = residual
         self.dtype = dtype
         self._rng = np.random.default_rng(check_seed("seed", seed))
+        #: Where minibatches are drawn from (``net.sampling``).
+        self._source = sampling_.GeneratorSource(self._rng)
         L = len(sizes) - 1
         self._sizes = np.array(sizes, np.int64)
         self._w_off, total = K.offsets(sizes)
@@ -107,6 +116,8 @@ class MLP:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        if "_source" not in state:  # pickled before samplers had sources
+            self._source = sampling_.GeneratorSource(self._rng)
         self._theta = np.array(self._theta, copy=True)
         self._make_views()
 
@@ -150,18 +161,19 @@ class MLP:
 
     # -- evaluation -----------------------------------------------------------------
 
-    def _buffers(self, n):
-        acts = np.empty(n * int(self._sizes[1:].sum()), self.dtype)
-        return acts, np.empty_like(acts)
+    def _net(self, grad=None):
+        """A ``kernels.mlp.Net`` over this model's flat buffer (shared, not
+        copied) and ``grad`` (a fresh buffer when None)."""
+        return K.Net(self._theta, np.empty_like(self._theta) if grad is None else grad,
+                     self._sizes, self._w_off, self._codes, self._skip)
 
     def scores(self, X):
         """Class scores (N, C) of X (N, D)."""
         self._sync_params()
         X = self._inputs(X)
-        acts, _ = self._buffers(X.shape[0])
-        out = K.forward(self._theta, self._sizes, self._w_off, self._codes, self._skip, X, acts,
-                        config.GEMM_LOOP_MAX)
-        return out.copy()
+        net = self._net(self._theta[:0])
+        sc = K.scratch(self._sizes, self.dtype, X.shape[0], config.GEMM_LOOP_MAX)
+        return K.forward(net, X, sc).copy()
 
     def predict(self, X):
         """Labels (N,): the class of the highest score of each row."""
@@ -185,47 +197,20 @@ class MLP:
         X = self._inputs(X)
         n = X.shape[0]
         y = self._labels(y, n)
-        grad = np.empty_like(self._theta)
-        acts, deltas = self._buffers(n)
-        dX = np.empty((n if need_dX else 0, X.shape[1]), self.dtype)
-        loss = K.loss_grad(self._theta, grad, self._sizes, self._w_off, self._codes, self._skip,
-                           X, y, c, acts, deltas, np.empty(n), np.empty(max(self.layer_sizes)),
-                           dX, bool(need_dX), config.GEMM_LOOP_MAX)
-        grads = {name: grad[sl].reshape(shape) for name, (sl, shape) in self._slices.items()}
-        return (float(loss), grads, dX) if need_dX else (float(loss), grads)
+        net = self._net()
+        sc = K.scratch(self._sizes, self.dtype, n, config.GEMM_LOOP_MAX, need_dX=bool(need_dX))
+        loss = K.loss_grad(net, X, y, c, sc, bool(need_dX))
+        grads = {name: net.grad[sl].reshape(shape) for name, (sl, shape) in self._slices.items()}
+        return (float(loss), grads, sc.dX) if need_dX else (float(loss), grads)
 
     # -- training --------------------------------------------------------------------
 
     def packed(self):
         """The parameters as the compiled loop takes them: a
-        ``kernels.loop.Net`` over this model's flat buffer (shared, not
+        ``kernels.mlp.Net`` over this model's flat buffer (shared, not
         copied), with a fresh gradient buffer."""
         self._sync_params()
-        return loop.net_struct(self._theta, self._sizes, self._w_off, self._codes, self._skip)
-
-    def _draw(self, n_rows, count, batch):
-        """Minibatch indices (count, batch) drawn with replacement."""
-        return self._rng.integers(0, n_rows, (count, batch))
-
-    def _epochs_sampler(self, N, B):
-        """``draw(it, k)`` for shuffled epochs without replacement: a new
-        permutation every ``ceil(N / B)`` iterations, the last batch smaller."""
-        per_epoch = -(-N // B)
-        order = None
-
-        def draw(it, k):
-            nonlocal order
-            idx = np.zeros((k, B), np.int64)
-            lens = np.empty(k, np.int64)
-            for j in range(k):
-                pos = (it + j) % per_epoch
-                if pos == 0 or order is None:
-                    order = self._rng.permutation(N)
-                rows = order[pos * B:(pos + 1) * B]
-                idx[j, :len(rows)] = rows
-                lens[j] = len(rows)
-            return idx, lens
-        return draw
+        return self._net()
 
     def train(self, X, y, X_val, y_val, learning_rate=1e-3, learning_rate_decay=0.95,
               reg=5e-6, num_iters=100, batch_size=200, verbose=False, *, update="sgd",
@@ -253,50 +238,31 @@ class MLP:
         A NaN or Inf loss, or parameters made NaN or Inf by the last update,
         stop training with :class:`TrainingDiverged` naming the iteration;
         the model keeps the parameters of the last iteration with a finite
-        loss. Ctrl-C raises :class:`TrainingInterrupted` within about a
-        quarter of a second; the model keeps the parameters of the last
-        finished iteration. Both exceptions carry the history so far.
+        loss (the message says which). Ctrl-C raises
+        :class:`TrainingInterrupted` within about a quarter of a second; the
+        model keeps the parameters of the last finished iteration. Both
+        exceptions carry the history so far.
 
         Returns ``{'loss_history', 'train_acc_history', 'val_acc_history'}``.
         """
         c = l2_scale(reg, l2)
-        checked = {name: check_number(name, value, **TRAIN_LIMITS[name]) for name, value in (
-            ("learning_rate_decay", learning_rate_decay), ("num_iters", num_iters),
-            ("batch_size", batch_size), ("decay_every", decay_every),
-            ("callback_every", callback_every))}
-        num_iters, batch_size = checked["num_iters"], checked["batch_size"]
-        decay_every, callback_every = checked["decay_every"], checked["callback_every"]
-        verbose, keep_best = check_bool("verbose", verbose), check_bool("keep_best", keep_best)
-        if sampling not in ("replacement", "epochs"):
-            raise ValueError(f"sampling must be 'replacement' or 'epochs', got {sampling!r}")
-        if eval_every is not None:
-            eval_every = check_number("eval_every", eval_every, 0, integer=True)
-        if callback is not None and not callable(callback):
-            raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
-        opt = training.optimizer(update, optim_config, learning_rate, self._theta)
+        a = check_arguments(TRAIN_ARGS, dict(
+            learning_rate_decay=learning_rate_decay, num_iters=num_iters, batch_size=batch_size,
+            verbose=verbose, sampling=sampling, decay_every=decay_every, keep_best=keep_best,
+            callback=callback, callback_every=callback_every, eval_every=eval_every))
+        opt = training.Optimizer(update, optim_config, learning_rate, self._theta)
         net = self.packed()
         X, X_val = self._inputs(X), self._inputs(X_val, "X_val")
         N = X.shape[0]
         data = loop.Data(X, self._labels(y, N), X_val, self._labels(y_val, len(X_val), "y_val"))
-
-        if sampling == "replacement":
-            B = batch_size
-            epoch_len = max(N // B, 1)
-            draw = lambda it, k: (self._draw(N, k, B), np.full(k, B, np.int64))  # noqa: E731
-        else:
-            B = min(batch_size, N)
-            epoch_len = -(-N // B)
-            draw = self._epochs_sampler(N, B)
-        schedule = loop.Schedule(epoch_len if eval_every is None else int(eval_every),
-                                 float(learning_rate_decay), decay_every)
-        s = training.session(net, data, batch_rows=B, optimizer_state=opt, l2_factor=c,
-                             schedule=schedule, num_iters=num_iters, keep_best=keep_best)
-        training.run(s, draw, 0, num_iters, callback=callback,
-                     callback_every=callback_every if callback else 0, verbose=verbose)
-        if keep_best:
-            training.keep_best(s)
-        self.best_val_acc = float(s.progress.best_val[0])
-        return training.history(s, num_iters)
+        sampler = sampling_.sampler(a["sampling"], N, a["batch_size"], self._source)
+        history = training.train(
+            net, data, sampler, opt, l2_factor=c, decay=a["learning_rate_decay"],
+            decay_every=a["decay_every"], eval_every=a["eval_every"], num_iters=a["num_iters"],
+            keep_best=a["keep_best"], callback=a["callback"],
+            callback_every=a["callback_every"] if a["callback"] else 0, verbose=a["verbose"])
+        self.best_val_acc = float(opt.progress.best_val[0])
+        return history
 
     # -- files ---------------------------------------------------------------------------
 

@@ -16,7 +16,8 @@ from ..kernels.checks import check_number
 from .inputs import as_array, as_class_labels, as_rows
 from ..kernels import threads
 from .many import train_many
-from .training import TrainingDiverged, precompile
+from .precompile import precompile
+from .training import TrainingDiverged
 from .two_layer_net import TwoLayerNet
 
 #: ``(name, check)`` of each entry of a setting ``(hidden_size, learning_rate, reg, decay)``.

@@ -1,45 +1,33 @@
-"""The one training driver: ``MLP.train`` (and through it ``TwoLayerNet.train``
-and EECS 498's ``nn_train``) and ``MLPClassifier.fit`` / ``partial_fit`` all
-run their iterations through :func:`run` on a :class:`Session`.
-
-A session holds the named structures of ``kernels.loop`` for one model and
-one dataset, built once per training call; :func:`run` draws minibatch
-indices a chunk at a time and calls the compiled loop once per chunk. Chunks
-are sized by time (about :data:`CHUNK_SECONDS` each), so Python sees Ctrl-C,
-reports progress and calls back within a fraction of a second at any shape,
-while the per-chunk cost stays negligible.
+"""The one training driver. ``MLP.train`` (and through it ``TwoLayerNet.train``
+and EECS 498's ``nn_train``) calls :func:`train`; ``MLPClassifier`` runs a
+:class:`Session` epoch by epoch; ``train_many`` runs many sessions at once
+through :func:`run_many`. All of them go through the same chunk loop: it
+draws minibatch indices a chunk at a time (``net.sampling``), calls the
+compiled loop once per chunk (``kernels.loop``) on threads chosen by
+measuring (``net.chunks``), and turns Ctrl-C and divergence into exceptions.
 
 Failures keep the finished work: a non-finite loss, or parameters made
 non-finite by the last update of a call, raise :class:`TrainingDiverged` and
-leave the parameters of the last iteration with a finite loss; Ctrl-C raises
-:class:`TrainingInterrupted` and leaves those of the last finished iteration.
-Both carry the history so far.
+leave the parameters of the last iteration with a finite loss (the message
+names them); Ctrl-C raises :class:`TrainingInterrupted` and leaves those of
+the last finished iteration. Both carry the history so far.
 """
 import time
-from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
+from numba.typed import List
 
-from ..kernels import config, threads
+from ..kernels import config, optim
 from ..kernels import loop as L
-from ..kernels.optim import hyper
-
-#: Target wall time of one compiled chunk: Ctrl-C, progress and callbacks
-#: wait at most about this long. At 0.25 s the per-chunk Python cost (drawing
-#: indices, dispatch: ~30 us) is ~0.01% of the chunk.
-CHUNK_SECONDS = 0.25
-
-#: Most minibatch rows drawn at once (bounds the index array to 8 MB).
-CHUNK_ROWS = 1 << 20
+from ..kernels import many as M
+from . import chunks
 
 
 class TrainingDiverged(FloatingPointError):
     """The loss (or the parameters) became NaN or Inf; the model keeps the
-    parameters of the last iteration with a finite loss, ``history`` holds
-    what was recorded until then, and ``iteration`` is the iteration whose
-    loss, or whose update, was not finite."""
+    parameters the message names (those of the last iteration with a finite
+    loss), ``history`` holds what was recorded until then, and ``iteration``
+    is the iteration whose loss, or whose update, was not finite."""
 
     def __init__(self, message, history, iteration=None):
         super().__init__(message)
@@ -56,182 +44,294 @@ class TrainingInterrupted(KeyboardInterrupt):
         self.history = history
 
 
-def optimizer(rule, config_, learning_rate, theta):
-    """``(Optimizer, Progress)`` for update rule ``rule`` with CS231n-style
-    ``config_`` keys, over parameters ``theta``."""
-    if config_ is not None and not isinstance(config_, dict):
-        raise TypeError(f"optim_config must be a dict or None, got {type(config_).__name__}")
-    code, lr, p1, p2, eps = hyper(rule, dict(config_ or {}, learning_rate=learning_rate))
-    return L.optimizer_struct(code, p1, p2, eps, theta), L.progress_struct(lr)
+class Optimizer:
+    """An update rule with its state and its learning-rate schedule, as
+    scikit-learn's optimizers are: what outlives one training call when a
+    caller keeps it (``partial_fit``, a warm start).
+
+    ``state`` is the compiled rule and its arrays (``kernels.optim``),
+    ``progress`` the learning rate and step count the compiled loop reads and
+    writes; ``schedule`` (``net.schedules``) changes the rate between epochs
+    through :meth:`iteration_ends` and :meth:`trigger_stopping`.
+    """
+
+    def __init__(self, rule, config_, learning_rate, theta, schedule=None):
+        if config_ is not None and not isinstance(config_, dict):
+            raise TypeError(f"optim_config must be a dict or None, got {type(config_).__name__}")
+        self.state, lr = optim.optimizer(rule, dict(config_ or {}, learning_rate=learning_rate),
+                                         theta)
+        self.progress = L.progress_struct(lr)
+        self.learning_rate_init = lr
+        self.schedule = schedule
+
+    @property
+    def learning_rate(self):
+        return float(self.progress.lr[0])
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        self.progress.lr[0] = value
+
+    @property
+    def steps(self):
+        """Updates made so far."""
+        return int(self.progress.step[0])
+
+    def iteration_ends(self, time_step):
+        """After an epoch of ``time_step`` samples seen in all: the schedule's new rate."""
+        if self.schedule is not None:
+            self.schedule.iteration_ends(self, time_step)
+
+    def trigger_stopping(self, msg, verbose):
+        """No improvement for a while: True to stop, or False when the
+        schedule lowered the rate instead."""
+        if self.schedule is None:
+            if verbose:
+                print(msg + " Stopping.")
+            return True
+        return self.schedule.trigger_stopping(self, msg, verbose)
 
 
-@dataclass
 class Session:
-    """The compiled loop's inputs for one training call (see ``kernels.loop``)."""
-    net: L.Net
-    objective: L.Objective
-    optimizer: L.Optimizer
-    progress: L.Progress
-    schedule: L.Schedule
-    data: L.Data
-    buffers: L.Buffers
-    history: L.History
-    loop: Callable
+    """One model's training call: its :class:`~kernels.loop.Trainee`, the
+    data, the compiled loop that runs it and whether the best parameters are
+    kept.
+
+    Parameters
+    ----------
+    net : a ``kernels.mlp.Net`` (``MLP.packed()``), trained in place.
+    data : a ``kernels.loop.Data`` of validated arrays.
+    batch_rows : the largest minibatch. optimizer : an :class:`Optimizer`.
+    l2_factor, per_row : the objective's ``c`` (per row of a batch when
+        ``per_row``, scikit-learn's ``alpha``).
+    schedule : a ``kernels.loop.Schedule`` (when to evaluate and decay).
+    num_iters : sizes the loss history (iterations 0 .. num_iters - 1).
+    keep_best : keep the parameters of the best validation accuracy, put
+        back by :meth:`restore_best`.
+    """
+
+    def __init__(self, net, data, *, batch_rows, optimizer, l2_factor, per_row=False,
+                 schedule=L.Schedule(0, 1.0, 1), num_iters, keep_best=False):
+        n_epochs = num_iters // schedule.epoch_len + 1 if schedule.epoch_len else 0
+        best = net.theta.copy() if keep_best else net.theta[:0].copy()
+        two_layer = len(net.w_off) == 2 and not net.residual.any()
+        buf = L.buffers_struct(net.sizes, net.theta.dtype, batch_rows, best,
+                               config.GEMM_LOOP_MAX, split_ok=two_layer)
+        self.trainee = L.Trainee(net, L.Objective(float(l2_factor), bool(per_row)),
+                                 optimizer.state, optimizer.progress, schedule, buf,
+                                 L.history_struct(num_iters, n_epochs))
+        self.data = data
+        self.loop = (L.train_two_layer_split if buf.split else L.train_two_layer) \
+            if two_layer else L.train_layers
+        self.split = buf.split
+        self.keep_best = keep_best
+        self._remembered = False
+        self.flops = chunks.step_flops(net.sizes, batch_rows)
 
     @property
     def batch_rows(self):
-        return self.buffers.Xb.shape[0]
+        return self.trainee.buffers.Xb.shape[0]
+
+    @property
+    def steps(self):
+        return int(self.trainee.progress.step[0])
+
+    def parallel(self, flag):
+        """The trainee with its split blocks over threads (``flag``) or not."""
+        tr = self.trainee
+        return tr._replace(buffers=tr.buffers._replace(parallel=flag))
+
+    def history(self, n_iters):
+        """The histories of the first ``n_iters`` iterations, as lists."""
+        tr = self.trainee
+        n_epochs = int(tr.progress.epochs[0])
+        return {"loss_history": tr.history.loss[:n_iters].tolist(),
+                "train_acc_history": tr.history.train_acc[:n_epochs].tolist(),
+                "val_acc_history": tr.history.val_acc[:n_epochs].tolist()}
+
+    def loss(self, it):
+        return float(self.trainee.history.loss[it])
+
+    def remember_best(self):
+        """Keep the parameters now as the best (for a caller that scores them
+        itself between runs, as the estimator's early stopping does)."""
+        self.trainee.buffers.best[:] = self.trainee.net.theta
+        self._remembered = True
+
+    def restore_best(self):
+        """Put the best parameters back, if any were kept: recorded at an
+        epoch boundary of the loop, or by :meth:`remember_best`."""
+        tr = self.trainee
+        if self.keep_best and (self._remembered or tr.progress.best_val[0] >= 0):
+            tr.net.theta[:] = tr.buffers.best
+
+    def restore_if_nonfinite(self):
+        """After a call's last update: True (and the parameters before it put
+        back) if it made a parameter NaN or Inf."""
+        return L.restore_if_nonfinite(self.trainee.net.theta, self.trainee.optimizer.backup)
 
 
-def session(net, data, *, batch_rows, optimizer_state, l2_factor, per_row=False,
-            schedule=L.Schedule(0, 1.0, 1), num_iters, keep_best=False):
-    """A :class:`Session` for ``net`` (a ``kernels.loop.Net``, from
-    ``MLP.packed()``) on ``data`` (a ``kernels.loop.Data`` of validated arrays).
-
-    ``optimizer_state`` is :func:`optimizer`'s pair; ``l2_factor`` the
-    objective's ``c``; ``schedule`` when to evaluate and decay; ``num_iters``
-    sizes the loss history (iterations 0 .. num_iters - 1 of this session).
-    """
-    opt, progress = optimizer_state
-    n_epochs = num_iters // schedule.epoch_len + 1 if schedule.epoch_len else 0
-    best = net.theta.copy() if keep_best else net.theta[:0].copy()
-    two_layer = len(net.w_off) == 2 and not net.residual.any()
-    buf = L.buffers_struct(net.sizes, net.theta.dtype, batch_rows, best, config.GEMM_LOOP_MAX,
-                           split_ok=two_layer)
-    loop = (L.train_two_layer_split if buf.split else L.train_two_layer) if two_layer \
-        else L.train_layers
-    return Session(net, L.Objective(float(l2_factor), bool(per_row)), opt, progress, schedule,
-                   data, buf, L.history_struct(num_iters, n_epochs), loop)
-
-
-def history(s, n_iters):
-    """The histories of a session's first ``n_iters`` iterations, as lists."""
-    n_epochs = int(s.progress.epochs[0])
-    return {"loss_history": s.history.loss[:n_iters].tolist(),
-            "train_acc_history": s.history.train_acc[:n_epochs].tolist(),
-            "val_acc_history": s.history.val_acc[:n_epochs].tolist()}
+def train(net, data, sampler, optimizer, *, l2_factor, per_row=False, decay=1.0, decay_every=1,
+          eval_every=None, num_iters, keep_best=False, callback=None, callback_every=0,
+          verbose=False):
+    """Train ``net`` for ``num_iters`` iterations on minibatches of
+    ``sampler`` (``net.sampling``) with ``optimizer``; the learning rate is
+    multiplied by ``decay`` every ``decay_every`` epochs (the sampler's, or
+    ``eval_every`` iterations; 0: never evaluate nor decay). Returns the
+    histories; with ``keep_best`` the net ends with its best parameters.
+    See :func:`run` for the callback, ``verbose`` and the failures."""
+    epoch_len = sampler.epoch_len if eval_every is None else int(eval_every)
+    s = Session(net, data, batch_rows=sampler.batch_rows, optimizer=optimizer,
+                l2_factor=l2_factor, per_row=per_row, num_iters=num_iters, keep_best=keep_best,
+                schedule=L.Schedule(epoch_len, float(decay), int(decay_every)))
+    run(s, sampler.draw, 0, num_iters, callback=callback, callback_every=callback_every,
+        verbose=verbose)
+    s.restore_best()
+    return s.history(num_iters)
 
 
 def run(s, draw, start, stop, *, callback=None, callback_every=0, verbose=False,
         num_iters=None):
     """Run iterations ``start .. stop - 1`` of session ``s``.
 
-    ``draw(it, k)`` returns ``(idx, lens)``: (k, B) int64 minibatch rows and
-    (k,) rows used, for iterations ``it .. it + k - 1``. ``callback(it,
-    loss)`` is called after iterations ``it`` with ``(it + 1) %
-    callback_every == 0`` and after the last; ``verbose`` prints every 100th
-    loss as the course's loop does (``num_iters`` for its "/ total").
+    ``draw(it, k)`` returns ``(idx, lens)`` (see ``net.sampling``).
+    ``callback(it, loss)`` is called after iterations ``it`` with ``(it + 1)
+    % callback_every == 0`` and after the last; ``verbose`` prints every
+    100th loss as the course's loop does (``num_iters`` for its "/ total").
     """
-    step0 = float(s.progress.step[0])
+    steps0 = s.steps
     total = stop if num_iters is None else num_iters
-    cap = max(1, CHUNK_ROWS // s.batch_rows)
-    policy = threads.blas_policy(_flops(s))
-    k = first_chunk(s)
+    plan = _Plan(s.flops, s.batch_rows, 1)
     it = start
-    first = True
+
+    def step(parallel):
+        return s.loop(s.parallel(parallel), s.data, idx, lens, it)
+
     try:
         while it < stop:
-            # The first chunk of a call is not timed (it also pays for
-            # dispatch, or compiling), so it never probes.
-            n_threads, probing = (policy.current, False) if first else policy.next(time.perf_counter())
-            kk = min(max(1, int(k * threads.PROBE_FRACTION)) if probing else k, cap, stop - it)
+            n_threads, probing, k = plan.next()
+            k = min(k, stop - it)
             if callback is not None and callback_every:
-                kk = min(kk, callback_every - (it - start) % callback_every)
-            idx, lens = draw(it, kk)
-            with _chunk_threads(s, n_threads) as buf:
-                t0 = time.perf_counter()
-                status = s.loop(s.net, s.objective, s.optimizer, s.progress, s.schedule, s.data,
-                                np.ascontiguousarray(idx, np.int64),
-                                np.ascontiguousarray(lens, np.int64), it, buf, s.history)
-                elapsed = time.perf_counter() - t0
-            if not first:
-                policy.record(n_threads, elapsed / kk, probing)
-            first = False
-            end = it + kk if status < 0 else status
+                k = min(k, callback_every - (it - start) % callback_every)
+            idx, lens = (np.ascontiguousarray(a, np.int64) for a in draw(it, k))
+            t0 = time.perf_counter()
+            status = chunks.call_chunk(step, s.split and n_threads >= 2, n_threads)
+            plan.done(n_threads, probing, k, time.perf_counter() - t0)
+            end = it + k if status < 0 else status
             if verbose:
                 for i in range(-(-it // 100) * 100, end, 100):
-                    print("iteration %d / %d: loss %f" % (i, total, s.history.loss[i]))
+                    print("iteration %d / %d: loss %f" % (i, total, s.loss(i)))
             if status >= 0:
                 raise TrainingDiverged(
                     f"training diverged: the loss at iteration {status} is not finite; "
-                    + _kept(status) + " (try a smaller learning rate)", history(s, status), status)
+                    + _kept(status, s) + " (try a smaller learning rate)",
+                    s.history(status), status)
             it = end
             if callback is not None and (it == stop or (callback_every and
                                                         (it - start) % callback_every == 0)):
-                callback(it - 1, float(s.history.loss[it - 1]))
-            if not probing:
-                k = next_chunk(kk, elapsed)
+                callback(it - 1, s.loss(it - 1))
     except KeyboardInterrupt:
-        done = start + int(s.progress.step[0] - step0)
+        done = start + s.steps - steps0
         raise TrainingInterrupted(
             f"training interrupted after iteration {done - 1}; the model keeps the parameters "
-            f"of that iteration", history(s, done)) from None
-    if stop > start and L.restore_if_nonfinite(s.net.theta, s.optimizer.backup):
+            f"of that iteration", s.history(done)) from None
+    if stop > start and s.restore_if_nonfinite():
         raise TrainingDiverged(
             f"training diverged: the update of iteration {stop - 1} made parameters NaN or "
-            f"Inf; the model keeps the parameters of iteration {stop - 1}, the last with a "
-            "finite loss (try a smaller learning rate)", history(s, stop), stop - 1)
+            f"Inf; the model keeps the parameters iteration {stop - 1} started from, the last "
+            "with a finite loss (try a smaller learning rate)", s.history(stop), stop - 1)
 
 
-@contextmanager
-def _chunk_threads(s, n):
-    """A chunk's threads: for a split iteration (``kernels.split``) with n >= 2
-    and a safe parallel region, its blocks over n threads with BLAS on one;
-    otherwise the kernels serial with BLAS on n. Yields the buffers to pass."""
-    if s.buffers.split and n >= 2:
-        with threads.stealing_region() as ok:
-            if ok:
-                with threads.blas_threads(1):
-                    yield s.buffers._replace(parallel=True)
-                return
-    with threads.blas_threads(n):
-        yield s.buffers
+def run_many(sessions, data, draws, num_iters):
+    """Iterations ``0 .. num_iters - 1`` of every session at once (two-layer
+    nets on the same data, as ``train_many`` makes them), in one compiled
+    call per chunk: ``prange`` over the models, each one's iterations serial
+    in its thread, BLAS single-threaded. ``draws[m](it, k)`` gives model m's
+    minibatch rows (all of B rows).
+
+    Returns ``status``: per model -1, or the iteration whose loss was not
+    finite (that model stopped there; the others went on). Ctrl-C raises
+    :class:`TrainingInterrupted` carrying every model's history so far.
+    """
+    K = len(sessions)
+    B = sessions[0].batch_rows
+    trainees = List([s.trainee for s in sessions])
+    status = np.full(K, -1, np.int64)
+    plan = _Plan(sum(s.flops for s in sessions), B, K, adaptive=False)
+    it = 0
+
+    def step(parallel):
+        kernel = M.train_models if parallel else M.train_models_serial
+        kernel(trainees, data, idx, lens, it, status)
+
+    try:
+        while it < num_iters and (status < 0).any():
+            _, _, k = plan.next()
+            k = min(k, num_iters - it)
+            idx = np.empty((K, k, B), np.int64)
+            for m, draw in enumerate(draws):
+                if status[m] < 0:
+                    idx[m] = draw(it, k)[0]
+            lens = np.full(k, B, np.int64)
+            t0 = time.perf_counter()
+            # Models differ in size, and a busy core should get fewer: one
+            # model per thread at a time, handed out one by one.
+            chunks.call_chunk(step, True, 1)
+            plan.done(1, False, k, time.perf_counter() - t0)
+            it += k
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(
+            "training interrupted; each model keeps the parameters of its last finished "
+            "iteration", [s.history(finished(s, st)) for s, st in zip(sessions, status)]
+        ) from None
+    return status
 
 
-def _flops(s):
-    """Flops of one iteration's products: 6 B sum(fan_in fan_out)."""
-    sizes = s.net.sizes
-    return 6.0 * s.batch_rows * float(np.dot(sizes[:-1], sizes[1:]))
+def finished(s, status):
+    """Iterations session ``s`` finished: up to its non-finite one, or all
+    the updates it made."""
+    return int(status) if status >= 0 else s.steps
 
 
-def next_chunk(k, elapsed):
-    """The next chunk's iterations after ``k`` took ``elapsed`` seconds: towards
-    CHUNK_SECONDS of work, growing at most 8x at a time."""
-    return max(1, min(8 * k, int(k * CHUNK_SECONDS / max(elapsed, 1e-9))))
+class _Plan:
+    """The chunks of one call: how many iterations each, on how many threads
+    (``chunks.ThreadPolicy`` when ``adaptive``), within ``config.CHUNK_ROWS``
+    drawn rows. The first chunk is not timed (it also pays for dispatch, or
+    compiling), so it never probes."""
+
+    def __init__(self, flops, batch_rows, models, adaptive=True):
+        self.policy = chunks.thread_policy(flops) if adaptive else None
+        self.k = max(1, chunks.first_chunk(flops))
+        self.cap = max(1, config.CHUNK_ROWS // (batch_rows * models))
+        self.first = True
+
+    def next(self):
+        """``(threads, probing, iterations)`` of the next chunk."""
+        if self.policy is None:
+            n, probing = 1, False
+        elif self.first:
+            n, probing = self.policy.current, False
+        else:
+            n, probing = self.policy.next(time.perf_counter())
+        k = max(1, int(self.k * config.PROBE_FRACTION)) if probing else self.k
+        return n, probing, min(k, self.cap)
+
+    def done(self, n_threads, probing, k, elapsed):
+        if self.policy is not None and not self.first:
+            self.policy.record(n_threads, elapsed / k, probing)
+        self.first = False
+        if not probing:
+            self.k = chunks.next_chunk(k, elapsed)
 
 
-def first_chunk(s):
-    """Iterations of the first chunk: about a fifth of CHUNK_SECONDS at an
-    optimistic 50 GFLOP/s (a step's products take 6 B sum(fan_in fan_out)
-    flops), so that short calls run in one chunk and a step of a large net
-    is not repeated blind before it has been timed."""
-    return max(1, int(0.2 * CHUNK_SECONDS * 50e9 / max(_flops(s), 1.0)))
-
-
-def _kept(it):
+def _kept(it, s):
+    """Which parameters the model keeps after iteration ``it``'s loss was
+    not finite (``kernels.loop.finish_iteration`` says, in ``progress.kept``)."""
+    kept = int(s.trainee.progress.kept[0])
+    if kept == it - 1:
+        return (f"the model keeps the parameters iteration {kept} started from, the last with "
+                "a finite loss")
     if it == 0:
         return "the model keeps the parameters it had before this iteration"
-    return f"the model keeps the parameters of iteration {it - 1}, the last with a finite loss"
-
-
-def keep_best(s):
-    """Put the parameters of the best validation accuracy back, if any were kept."""
-    if s.buffers.best.size and s.progress.best_val[0] >= 0:
-        s.net.theta[:] = s.buffers.best
-
-
-def precompile(dtypes=("float64", "float32")):
-    """Compile (or load from the cache) every kernel a training call, a
-    prediction and a loss use, for each dtype, drawing nothing from
-    ``np.random``. Call it before timing, or before starting worker
-    processes: several processes compiling into one cache at once can race."""
-    from .mlp import MLP
-    rng = np.random.default_rng(0)
-    for dtype in dtypes:
-        X = rng.standard_normal((6, 3)).astype(dtype)
-        y = np.array([0, 1, 0, 1, 1, 0])
-        for sizes in ([3, 4, 2], [3, 4, 4, 2]):
-            model = MLP(sizes, dtype=dtype, seed=0)
-            model.train(X, y, X, y, num_iters=2, batch_size=3)
-            model.predict(X)
-            model.loss(X, y, reg=0.1)
+    return (f"its data loss was finite but its L2 term overflowed after the update; the model "
+            f"keeps the parameters iteration {it} started from")

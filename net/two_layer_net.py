@@ -3,7 +3,7 @@ import numpy as np
 
 from .. import kernels
 from ..kernels.checks import check_number, l2_scale
-from . import modelfile
+from . import modelfile, sampling
 from .mlp import MLP
 
 
@@ -15,7 +15,8 @@ class TwoLayerNet(MLP):
     first, biases zero, so a notebook that seeds ``np.random`` gets the
     classic solution's numbers. Training draws minibatches from
     ``np.random`` too (``np.random.choice(N, batch_size)`` per iteration,
-    drawn in chunks up front, which gives the same stream).
+    drawn in chunks up front, which gives the same stream; shuffled epochs,
+    ``sampling='epochs'``, from ``np.random.permutation``).
 
     ``l2`` sets the L2 convention of :meth:`loss` and :meth:`train`: 'full'
     (``reg * sum(W**2)``, CS231n 2017 on) or 'half' (``0.5 * reg *
@@ -33,6 +34,7 @@ class TwoLayerNet(MLP):
         std = check_number("std", std, 0)
         super().__init__([D, H, C], "relu", weight_scale=0.0, dtype=dtype)
         self.l2 = self._check_l2(self.default_l2 if l2 is None else l2)
+        self._source = sampling.NUMPY_GLOBAL
         self.params["W1"][...] = std * np.random.randn(D, H)
         self.params["W2"][...] = std * np.random.randn(H, C)
 
@@ -45,6 +47,7 @@ class TwoLayerNet(MLP):
         MLP.__init__(net, [W1.shape[0], W1.shape[1], W2.shape[1]], "relu", weight_scale=0.0,
                      dtype=W1.dtype)
         net.l2 = cls.default_l2
+        net._source = sampling.NUMPY_GLOBAL
         for k in ("W1", "b1", "W2", "b2"):
             net.params[k] = params[k]
         net._sync_params()
@@ -82,9 +85,6 @@ class TwoLayerNet(MLP):
     def _l2(self, l2):
         # Nets unpickled from before the switch existed have no l2 attribute.
         return self._check_l2(l2) if l2 is not None else getattr(self, "l2", "full")
-
-    def _draw(self, n_rows, count, batch):
-        return np.random.choice(n_rows, (count, batch))
 
     def train(self, X, y, X_val, y_val, learning_rate=1e-3, learning_rate_decay=0.95,
               reg=5e-6, num_iters=100, batch_size=200, verbose=False, **options):

@@ -1,0 +1,109 @@
+"""How the training driver cuts a call into compiled chunks and how many
+threads each chunk gets: chunk sizes by time, the thread count by measuring,
+and the call of one chunk with its fallback to serial.
+
+Chunks are sized to about ``config.CHUNK_SECONDS`` of work, so Python sees
+Ctrl-C, reports progress and calls back within a fraction of a second at any
+shape while the per-chunk cost stays negligible.
+"""
+import numpy as np
+
+from ..kernels import config, threads
+
+
+def step_flops(sizes, batch_rows):
+    """Flops of one iteration's products: 6 B sum(fan_in fan_out)."""
+    sizes = np.asarray(sizes, np.float64)
+    return 6.0 * batch_rows * float(np.dot(sizes[:-1], sizes[1:]))
+
+
+def first_chunk(flops):
+    """Iterations of the first chunk of a step of ``flops``: about a fifth of
+    CHUNK_SECONDS at an optimistic FIRST_CHUNK_FLOPS, so that short calls run
+    in one chunk and a large step is not repeated blind before it has been
+    timed."""
+    return max(1, int(0.2 * config.CHUNK_SECONDS * config.FIRST_CHUNK_FLOPS / max(flops, 1.0)))
+
+
+def next_chunk(k, elapsed):
+    """The next chunk's iterations after ``k`` took ``elapsed`` seconds: towards
+    CHUNK_SECONDS of work, growing at most 8x at a time."""
+    return max(1, min(8 * k, int(k * config.CHUNK_SECONDS / max(elapsed, 1e-9))))
+
+
+class ThreadPolicy:
+    """Chooses the thread count of each training chunk by measuring.
+
+    Two threads make the large products ~1.6x faster on a quiet 2-core
+    machine, but when another program holds a core, every product waits for
+    the thread that shares it: the digits step took 4.1x longer busy with 2
+    threads and 1.0x with 1 (measured; see the README). So the driver times
+    its chunks with the current count and now and then a short chunk with
+    the other; the faster wins. Probes come every PROBE_EVERY seconds at
+    first, then less often while they confirm the choice, and at once when
+    the current count's chunks slow down by CHANGED (``kernels.config``).
+    For an unsplit iteration the count is OpenBLAS's threads, for a split
+    one the threads its blocks run on.
+    """
+
+    def __init__(self, most):
+        self.candidates = sorted({most, 1}, reverse=True)
+        self.current = self.candidates[0]
+        self.per_it = {}
+        self.last_probe = -1e9
+        self.interval = config.PROBE_EVERY
+
+    def next(self, now):
+        """``(threads, probing)`` for the next chunk."""
+        if len(self.candidates) == 1 or self.current not in self.per_it:
+            return self.current, False
+        if now - self.last_probe >= self.interval:
+            self.last_probe = now
+            other = [c for c in self.candidates if c != self.current][0]
+            return other, True
+        return self.current, False
+
+    def record(self, n_threads, seconds_per_it, probing):
+        before = self.per_it.get(n_threads)
+        self.per_it[n_threads] = seconds_per_it
+        if not probing:
+            if before is not None and seconds_per_it > config.CHANGED * before:
+                self.last_probe, self.interval = -1e9, config.PROBE_EVERY  # probe next
+            return
+        mine = self.per_it.get(self.current)
+        if mine is not None and seconds_per_it < config.SWITCH * mine:
+            self.current, self.interval = n_threads, config.PROBE_EVERY
+        else:
+            self.interval = min(2 * self.interval, config.PROBE_EVERY_MAX)
+
+
+_policies = {}
+
+
+def thread_policy(flops_per_iteration):
+    """The policy of one size of work (steps within a factor of 2 of each
+    other share it), across training calls, for the threads allowed now."""
+    most = min(threads.get_num_threads(), max(threads.blas().get(), 1))
+    key = (int(flops_per_iteration).bit_length(), most)
+    if key not in _policies:
+        _policies[key] = ThreadPolicy(most)
+    return _policies[key]
+
+
+def call_chunk(call, parallel, blas):
+    """``call(parallel)`` for one chunk. With ``parallel``, in a work-stealing
+    region with BLAS on one thread where a parallel call is safe; otherwise
+    ``call(False)`` with BLAS on ``blas`` threads. A threading layer that
+    fails to load at the call (it warns once, and nothing ran) also falls
+    back to serial."""
+    if parallel:
+        with threads.blas_threads(1):
+            try:
+                with threads.stealing_region() as ok:
+                    if ok:
+                        return call(True)
+            except ValueError as exc:
+                if "threading layer" not in str(exc):
+                    raise
+    with threads.blas_threads(blas):
+        return call(False)

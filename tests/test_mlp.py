@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from fusednet.kernels import loop, optim
+from fusednet.kernels import optim
+from fusednet.net import sampling
 from fusednet.net import MLP, TrainingDiverged, TwoLayerNet, parameter_count
 from fusednet.net.gradcheck import eval_numerical_gradient, rel_error
 from helpers import blobs, norm_rel_error
@@ -77,31 +78,38 @@ def numpy_update(rule, w, dw, state, cfg):
 def test_each_update_rule_matches_its_numpy_formulation(rng, rule):
     code, defaults = optim.RULES[rule]
     cfg = dict(defaults, learning_rate=0.05)
-    _, lr, p1, p2, eps = optim.hyper(rule, cfg)
     w = rng.standard_normal(50)
-    theta, backup = w.copy(), np.zeros(50)
-    # The state the trainer allocates: none for sgd, two vectors for Adam.
-    opt = loop.optimizer_struct(code, p1, p2, eps, theta)
-    s1, s2 = opt.s1, opt.s2
-    assert (s1.size, s2.size) == {"sgd": (0, 0), "adam": (50, 50),
-                                  "adam_folded": (50, 50)}.get(rule, (50, 0))
+    theta = w.copy()
+    opt, lr = optim.optimizer(rule, cfg, theta)
+    assert opt.rule == code and lr == 0.05
+    # The state the trainer allocates, one meaning a slot: m the running mean
+    # of gradients (velocity, Adam's m), v of squared gradients (RMSprop's
+    # cache, Adam's v).
+    assert (opt.m.size, opt.v.size) == {"sgd": (0, 0), "rmsprop": (0, 50)}.get(
+        rule, (50, 50) if rule.startswith("adam") else (50, 0))
     state = {}
     for t in range(1, 8):
         dw = rng.standard_normal(50)
         before = theta.copy()
-        optim.update(theta, dw, s1, s2, backup, code, lr, p1, p2, eps, float(t))
+        optim.update(opt, theta, dw, lr, float(t), 0, 50)
         w = numpy_update(rule, w, dw, state, cfg)
         np.testing.assert_allclose(theta, w, rtol=1e-12, atol=1e-15)
-        np.testing.assert_array_equal(backup, before)
+        np.testing.assert_array_equal(opt.backup, before)
+    # A range of the vector: the rest stays as it was.
+    kept = theta.copy()
+    optim.update(opt, theta, rng.standard_normal(50), lr, 8.0, 10, 20)
+    np.testing.assert_array_equal(theta[:10], kept[:10])
+    np.testing.assert_array_equal(theta[20:], kept[20:])
+    assert not np.array_equal(theta[10:20], kept[10:20])
 
 
 def test_update_rules_are_checked():
     with pytest.raises(ValueError, match="update rule must be one of"):
-        optim.hyper("adagrad", {})
+        optim.settings("adagrad", {})
     with pytest.raises(ValueError, match=r"unknown adam config keys \['momentum'\]"):
-        optim.hyper("adam", {"momentum": 0.9})
+        optim.settings("adam", {"momentum": 0.9})
     with pytest.raises(ValueError, match=r"optim_config\['beta1'\] must be finite"):
-        optim.hyper("adam", {"beta1": float("nan")})
+        optim.settings("adam", {"beta1": float("nan")})
 
 
 @pytest.mark.parametrize("rule", sorted(optim.RULES))
@@ -131,7 +139,9 @@ def test_same_seed_same_numbers_and_step_decay():
 
 def test_shuffled_epochs_visit_every_row_once():
     model = MLP([3, 4, 2], seed=0)
-    idx, lens = model._epochs_sampler(23, 5)(0, 5)
+    sampler = sampling.Epochs(23, 5, model._source)
+    assert sampler.epoch_len == 5 and sampler.batch_rows == 5
+    idx, lens = sampler.draw(0, 5)
     assert list(lens) == [5, 5, 5, 5, 3]
     rows = np.concatenate([idx[k, :lens[k]] for k in range(5)])
     assert sorted(rows) == list(range(23))

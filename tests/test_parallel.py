@@ -23,8 +23,8 @@ SETTINGS = [(6, 0.5, 1e-4, 0.95), (12, 0.1, 1e-2, 0.9), (9, 0.3, 0.0, 1.0), (12,
 def test_each_model_equals_the_same_setting_trained_alone(dtype, split, monkeypatch):
     # split: every model's iterations in blocks (as at the CIFAR shape), run
     # serially inside train_many and over threads when trained alone.
-    from fusednet.kernels import split as split_kernels
-    monkeypatch.setattr(split_kernels, "MIN_FLOPS", 0 if split else float("inf"))
+    from fusednet.kernels import config
+    monkeypatch.setattr(config, "MIN_FLOPS", 0 if split else float("inf"))
     d = blob_split(seed=2)
     X, Xv = d["X_train"].astype(dtype), d["X_val"].astype(dtype)
     state = np.random.get_state()
@@ -73,8 +73,8 @@ PROGRAM = textwrap.dedent("""
     warnings.showwarning = lambda m, *a, **k: caught.append(str(m))
     import numba
     from fusednet import train_many, MLP
-    from fusednet.kernels import split
-    split.MIN_FLOPS = 0  # every two-layer net runs split, its blocks over threads
+    from fusednet.kernels import config
+    config.MIN_FLOPS = 0  # every two-layer net runs split, its blocks over threads
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((120, 10)), rng.integers(0, 3, 120)
     S = [(8, 0.1, 1e-3, 0.95), (16, 0.3, 1e-4, 0.9), (4, 0.2, 0.0, 1.0)]
@@ -158,7 +158,8 @@ def test_a_cache_written_with_one_thread_count_loads_with_another_in_any_order(t
     # The parallel kernels themselves were cached (and so loaded by the later
     # processes): a cached serial loop calls the split one (Numba #8578's
     # pattern, which crashed before Numba 0.68).
-    for kernel in ("many.train_models", "split.split_iteration", "loop.train_two_layer_split"):
+    for kernel in ("many.train_models", "split._rows_region", "split._features_region",
+                   "loop.train_two_layer_split"):
         assert [p for p in (tmp_path / "cache").rglob(f"{kernel}-*.nbi")], kernel
 
 

@@ -14,8 +14,7 @@ from fusednet.kernels import config, reference, split, threads
 from fusednet.kernels import loop as L
 from fusednet.kernels import mlp as K
 from fusednet.kernels.activations import CODES, IDENTITY
-from fusednet.kernels.optim import ADAM, SGD
-from fusednet.net import MLP, TrainingDiverged
+from fusednet.net import MLP, TrainingDiverged, training
 from helpers import TOL, blobs, norm_rel_error
 
 
@@ -27,8 +26,8 @@ def test_blocks_cover_every_row_once_and_depend_only_on_the_shape(n, D):
         covered = [i for a, b in spans for i in range(a, b)]
         assert covered == list(range(total))
     assert split.row_blocks(n) % 2 == 0 and split.feature_blocks(D) % 4 == 0
-    assert max(b - a for a, b in rows) <= split.ROWS
-    assert max(b - a for a, b in feats) <= split.FEATURES
+    assert max(b - a for a, b in rows) <= config.ROWS
+    assert max(b - a for a, b in feats) <= config.FEATURES
 
 
 def test_the_benchmark_shapes_that_run_split_are_the_ones_measured_faster():
@@ -39,34 +38,31 @@ def test_the_benchmark_shapes_that_run_split_are_the_ones_measured_faster():
                           "mnist": True, "wide": False}
 
 
-def _iteration(dtype, activation, n, parallel, D=37, H=11, C=4, N=23, rule=SGD, scale=1.0):
+def _iteration(dtype, activation, n, parallel, D=37, H=11, C=4, N=23, rule="sgd", scale=1.0):
     """One split iteration on fresh parameters; returns what it saw and did."""
     rng = np.random.default_rng(5)
     sizes = np.array([D, H, C])
     w_off, P = K.offsets(sizes)
     theta = (0.3 * rng.standard_normal(P)).astype(dtype)
     before = theta.copy()
-    net = L.net_struct(theta, sizes, w_off, np.array([CODES[activation], IDENTITY]),
-                       np.zeros(2, np.bool_))
-    opt = L.optimizer_struct(rule, 0.9, 0.999, 1e-8, theta)
-    progress = L.progress_struct(0.05)
-    buf = L.buffers_struct(sizes, np.dtype(dtype), N, theta[:0].copy(), config.GEMM_LOOP_MAX)
+    net = K.Net(theta, np.empty_like(theta), sizes, w_off, np.array([CODES[activation], IDENTITY]),
+                np.zeros(2, np.bool_))
     X = (scale * rng.standard_normal((40, D))).astype(dtype)
     y = rng.integers(0, C, 40)
     idx = rng.integers(0, 40, N)
-    views = tuple(f(a, sizes, w_off, l) for a in (theta, net.grad) for l in (0, 1)
-                  for f in (K.weight, K.bias))
-    h, s = K.layer_rows(buf.acts, sizes, N, 0), K.layer_rows(buf.acts, sizes, N, 1)
-    dh = K.layer_rows(buf.deltas, sizes, N, 0)
     c = 2 * 1e-2
-    loss = split.split_iteration(views, net, opt, progress, L.Data(X, y, X[:0], y[:0]), idx, n,
-                                 c, CODES[activation], buf, h, dh, s, parallel)
-    return dict(loss=loss, before=before, theta=theta, grad=net.grad, backup=opt.backup,
-                step=progress.step[0], X=X[idx[:n]], y=y[idx[:n]], sizes=sizes, w_off=w_off)
+    data = L.Data(X, y, X[:0], y[:0])
+    s = training.Session(net, data, batch_rows=N, l2_factor=c, num_iters=1,
+                         optimizer=training.Optimizer(rule, None, 0.05, theta))
+    tr = s.parallel(parallel)
+    loss, updated = split.split_iteration(tr, L.two_layer_views(tr), data, idx, n, c)
+    return dict(loss=loss, updated=updated, before=before, theta=theta, grad=net.grad,
+                backup=tr.optimizer.backup, step=tr.progress.step[0], X=X[idx[:n]], y=y[idx[:n]],
+                net=net)
 
 
 def _params(flat, r):
-    return [f(flat, r["sizes"], r["w_off"], l) for l in (0, 1) for f in (K.weight, K.bias)]
+    return [f(flat, r["net"], l) for l in (0, 1) for f in (K.weight, K.bias)]
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -87,13 +83,14 @@ def test_an_iteration_computes_the_reference_loss_gradients_and_update(dtype, ac
     eps = np.finfo(dtype).eps  # the update may fuse its multiply-add
     np.testing.assert_allclose(r["theta"], r["before"] - r["grad"] * dtype(0.05), rtol=2 * eps,
                                atol=eps * np.abs(r["before"]).max())
-    assert r["step"] == 1
+    # The update is made; counting it is the loop's (finish_iteration).
+    assert r["updated"] and r["step"] == 0
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_parallel_and_serial_blocks_give_identical_bits(dtype):
-    a = _iteration(dtype, "relu", 23, True, D=700, H=30, N=23, rule=ADAM)
-    b = _iteration(dtype, "relu", 23, False, D=700, H=30, N=23, rule=ADAM)
+    a = _iteration(dtype, "relu", 23, True, D=700, H=30, N=23, rule="adam")
+    b = _iteration(dtype, "relu", 23, False, D=700, H=30, N=23, rule="adam")
     assert a["loss"] == b["loss"]
     for k in ("theta", "grad", "backup"):
         np.testing.assert_array_equal(a[k], b[k])
@@ -101,13 +98,12 @@ def test_parallel_and_serial_blocks_give_identical_bits(dtype):
 
 def test_a_nonfinite_data_loss_returns_before_any_update():
     r = _iteration(np.float64, "relu", 23, True, scale=np.inf)
-    assert not np.isfinite(r["loss"])
+    assert not np.isfinite(r["loss"]) and not r["updated"]
     np.testing.assert_array_equal(r["theta"], r["before"])
-    assert r["step"] == 0
 
 
 def _train(dtype, threads_, min_flops, monkeypatch, rule="sgd_momentum", iters=40):
-    monkeypatch.setattr(split, "MIN_FLOPS", min_flops)
+    monkeypatch.setattr(config, "MIN_FLOPS", min_flops)
     before = threads.get_num_threads()
     threads.set_num_threads(threads_)
     try:
@@ -126,9 +122,9 @@ def test_training_split_gives_the_same_numbers_on_one_and_two_threads(dtype, rul
     seen = []
     original = L.train_two_layer_split
 
-    def spy(*args):
-        seen.append(args[9].parallel)
-        return original(*args)
+    def spy(trainee, *args):
+        seen.append(trainee.buffers.parallel)
+        return original(trainee, *args)
     monkeypatch.setattr(L, "train_two_layer_split", spy)
     one, h1 = _train(dtype, 1, 0, monkeypatch, rule)
     assert seen and not any(seen)
@@ -152,7 +148,7 @@ def test_training_split_equals_training_unsplit_up_to_rounding(dtype, monkeypatc
 
 
 def test_a_split_run_that_diverges_keeps_finite_parameters(monkeypatch):
-    monkeypatch.setattr(split, "MIN_FLOPS", 0)
+    monkeypatch.setattr(config, "MIN_FLOPS", 0)
     X, y = blobs(200, 30, 3, seed=4)
     model = MLP([30, 16, 3], seed=0)
     with pytest.raises(TrainingDiverged) as info:
@@ -165,8 +161,8 @@ ALLOCATIONS = textwrap.dedent("""
     import numpy as np
     from numba.core.runtime import _nrt_python, rtsys
     from fusednet import MLP
-    from fusednet.kernels import split
-    split.MIN_FLOPS = 0
+    from fusednet.kernels import config
+    config.MIN_FLOPS = 0
     _nrt_python.memsys_enable_stats()
     X = np.random.default_rng(0).standard_normal((400, 700)); y = np.arange(400) % 5
     counts = []

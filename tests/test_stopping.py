@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from fusednet import MLP, MLPClassifier, TrainingDiverged, TrainingInterrupted, TwoLayerNet
+from fusednet.kernels import config
 from fusednet.net import training
 
 
@@ -60,7 +61,7 @@ def test_a_nonfinite_loss_at_iteration_zero_says_the_parameters_are_unchanged():
 
 
 def test_divergence_in_a_later_chunk_keeps_the_parameters_of_the_iteration_before(monkeypatch):
-    monkeypatch.setattr(training, "CHUNK_ROWS", 3 * 16)   # chunks of 3 iterations
+    monkeypatch.setattr(config, "CHUNK_ROWS", 3 * 16)   # chunks of 3 iterations
     rng = np.random.default_rng(1)
     X, y = rng.standard_normal((64, 10)), rng.integers(0, 3, 64)
     kw = dict(learning_rate=40.0, learning_rate_decay=1.0, reg=0.0, batch_size=16)
@@ -75,6 +76,70 @@ def test_divergence_in_a_later_chunk_keeps_the_parameters_of_the_iteration_befor
     again.train(X * 1e3, y, X, y, num_iters=bad - 1, **kw)
     for k in probe.params:
         np.testing.assert_array_equal(probe.params[k], again.params[k])
+
+
+def _overflowing_l2(path, monkeypatch):
+    """A net whose hidden units are dead (h = 0, so the scores are the last
+    bias and the data loss stays finite) and whose last weights grow 9-fold
+    a step under the L2 term alone (lr * c = 10), until their sum of squares
+    overflows: the loss is infinite only through its L2 term."""
+    monkeypatch.setattr(config, "MIN_FLOPS", 0 if path == "split" else float("inf"))
+    sizes = [30, 16, 16, 3] if path == "layers" else [30, 16, 3]
+    model = MLP(sizes, seed=0)
+    for k in model.params:
+        if k.startswith("b"):
+            model.params[k][...] = -1e6 if k == "b1" else 0.0
+    model.params[f"W{len(sizes) - 1}"][...] = 1e151
+    return model
+
+
+TRAIN = dict(learning_rate=1.0, learning_rate_decay=1.0, reg=5.0, batch_size=40)
+
+
+@pytest.mark.parametrize("path", ["layers", "two_layer", "split"])
+def test_an_l2_term_that_overflows_keeps_the_parameters_the_message_names(path, monkeypatch):
+    rng = np.random.default_rng(3)
+    X, y = rng.standard_normal((200, 30)), rng.integers(0, 3, 200)
+    model = _overflowing_l2(path, monkeypatch)
+    with pytest.raises(TrainingDiverged) as info:
+        model.train(X, y, X, y, num_iters=20, **TRAIN)
+    bad = info.value.iteration
+    assert bad >= 2 and len(info.value.history["loss_history"]) == bad
+    if path == "split":
+        # The split iteration sees W2's sum of squares after its update: the
+        # parameters kept are those the diverging iteration started from.
+        assert (f"loss at iteration {bad} is not finite; its data loss was finite but its L2 "
+                f"term overflowed after the update; the model keeps the parameters iteration "
+                f"{bad} started from") in str(info.value)
+        kept = bad
+    else:
+        assert (f"loss at iteration {bad} is not finite; the model keeps the parameters "
+                f"iteration {bad - 1} started from, the last with a finite loss") in str(info.value)
+        kept = bad - 1
+    again = _overflowing_l2(path, monkeypatch)
+    again.train(X, y, X, y, num_iters=kept, **TRAIN)        # the same draws: seed 0
+    for k in model.params:
+        np.testing.assert_array_equal(model.params[k], again.params[k])
+
+
+@pytest.mark.parametrize("path", ["layers", "two_layer", "split"])
+def test_a_nonfinite_data_loss_keeps_the_parameters_of_the_iteration_before(path, monkeypatch):
+    monkeypatch.setattr(config, "MIN_FLOPS", 0 if path == "split" else float("inf"))
+    rng = np.random.default_rng(1)
+    X, y = rng.standard_normal((64, 10)) * 1e3, rng.integers(0, 3, 64)
+    sizes = [10, 32, 32, 3] if path == "layers" else [10, 32, 3]
+    kw = dict(learning_rate=40.0, learning_rate_decay=1.0, reg=0.0, batch_size=16)
+    act = "identity" if path == "layers" else "relu"   # a deep relu net dies instead
+    with pytest.raises(TrainingDiverged) as info:
+        (model := MLP(sizes, act, seed=5)).train(X, y, X, y, num_iters=500, **kw)
+    bad = info.value.iteration
+    assert bad >= 1
+    assert (f"the model keeps the parameters iteration {bad - 1} started from, the last with a "
+            "finite loss") in str(info.value)
+    again = MLP(sizes, act, seed=5)
+    again.train(X, y, X, y, num_iters=bad - 1, **kw)
+    for k in model.params:
+        np.testing.assert_array_equal(model.params[k], again.params[k])
 
 
 INTERRUPTED = textwrap.dedent("""

@@ -10,7 +10,9 @@ from threadpoolctl import threadpool_limits
 
 import fusednet
 from fusednet.kernels import threads
-from fusednet.kernels.threads import BlasPolicy
+from fusednet.kernels import config
+from fusednet.net import chunks
+from fusednet.net.chunks import ThreadPolicy
 
 
 @pytest.mark.parametrize("bad", [0, -1, 2.5, True, "2"])
@@ -45,21 +47,21 @@ def test_the_environment_variable_sets_the_count():
 
 
 def test_policy_switches_to_the_faster_count_only_when_a_probe_wins_by_ten_percent():
-    p = BlasPolicy(2)
+    p = ThreadPolicy(2)
     assert p.next(0.0) == (2, False)          # nothing measured yet: no probe
     p.record(2, 4e-3, False)
     assert p.next(0.0) == (1, True)           # first probe right away
     p.record(1, 1e-3, True)                   # one thread is 4x faster (a busy core)
     assert p.current == 1
     assert p.next(1.0) == (1, False)          # no probe before PROBE_EVERY seconds
-    assert p.next(threads.PROBE_EVERY + 0.1) == (2, True)
+    assert p.next(config.PROBE_EVERY + 0.1) == (2, True)
     p.record(2, 0.95e-3, True)                # 5% faster: not enough to switch back
-    assert p.current == 1 and p.interval == 2 * threads.PROBE_EVERY   # probes thin out
-    t = threads.PROBE_EVERY + 0.1
-    assert p.next(t + threads.PROBE_EVERY + 0.1) == (1, False)
+    assert p.current == 1 and p.interval == 2 * config.PROBE_EVERY   # probes thin out
+    t = config.PROBE_EVERY + 0.1
+    assert p.next(t + config.PROBE_EVERY + 0.1) == (1, False)
     p.record(1, 2e-3, False)                  # the current count slowed 2x: probe at once
     assert p.next(t + 0.2) == (2, True)
-    assert BlasPolicy(1).next(0.0) == (1, False) and BlasPolicy(1).candidates == [1]
+    assert ThreadPolicy(1).next(0.0) == (1, False) and ThreadPolicy(1).candidates == [1]
 
 
 def test_training_keeps_the_users_blas_limit_and_never_exceeds_it():
@@ -69,7 +71,7 @@ def test_training_keeps_the_users_blas_limit_and_never_exceeds_it():
         assert threads.blas().get() == 1
         model = fusednet.MLP([256, 128, 10], seed=0)
         model.train(X, y, X[:50], y[:50], num_iters=30, batch_size=200)
-        assert threads.blas_policy(6.0 * 200 * (256 * 128 + 128 * 10)).candidates == [1]
+        assert chunks.thread_policy(6.0 * 200 * (256 * 128 + 128 * 10)).candidates == [1]
         assert threads.blas().get() == 1
     assert threads.blas().get() >= 1
 

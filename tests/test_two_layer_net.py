@@ -5,6 +5,7 @@ import pytest
 import helpers
 from fusednet import net
 from fusednet.net import TwoLayerNet
+from fusednet.kernels import config
 from fusednet.net import training
 from fusednet.net.classic import ClassicTwoLayerNet
 
@@ -50,7 +51,7 @@ def test_scores_loss_and_gradients_match_the_classic_class():
 @pytest.mark.parametrize("case", ["toy", "blobs"])
 def test_training_trajectory_matches_the_classic_class(case, monkeypatch, capsys):
     # Small chunks, so the run crosses many compiled-call boundaries.
-    monkeypatch.setattr(training, "CHUNK_ROWS", 37 * 50)
+    monkeypatch.setattr(config, "CHUNK_ROWS", 37 * 50)
     if case == "toy":
         ours, classic, X, y = toy()
         Xv, yv, kw = X, y, dict(learning_rate=1e-1, reg=5e-6, num_iters=100)

@@ -12,6 +12,8 @@ models from a private ``RandomState`` each.
 """
 import numpy as np
 
+from ..kernels.checks import check_choice
+
 
 class GeneratorSource:
     """Draws from a ``np.random.Generator``."""
@@ -140,6 +142,4 @@ SAMPLERS = {"replacement": Replacement, "epochs": Epochs}
 
 def sampler(name, n_rows, batch_size, source):
     """The sampler called ``name`` (a key of :data:`SAMPLERS`)."""
-    if name not in SAMPLERS:
-        raise ValueError(f"sampling must be one of {sorted(SAMPLERS)}, got {name!r}")
-    return SAMPLERS[name](n_rows, batch_size, source)
+    return SAMPLERS[check_choice("sampling", name, tuple(SAMPLERS))](n_rows, batch_size, source)

@@ -23,29 +23,27 @@ SCRIPT = textwrap.dedent("""
     from numba.core.runtime import _nrt_python, rtsys
     from fusednet import kernels
     from fusednet.kernels import config
-    from fusednet.kernels.two_layer import _two_layer_loss
+    from fusednet.kernels.two_layer import TwoLayer, _two_layer_loss
 
     @njit
-    def repeat(k, act, W1, b1, W2, b2, X, y, h, dh, s, dW1, db1, dW2, db2, dX, rl, acc):
+    def repeat(k, act, v, X, y):
         total = 0.0
         for _ in range(k):
-            total += _two_layer_loss(W1, b1, W2, b2, X, y, 0.1, act, True,
-                                     config.GEMM_LOOP_MAX, h, dh, s, dW1, db1, dW2, db2, dX, rl, acc)
+            total += _two_layer_loss(v, X, y, 0.1, act, True, config.GEMM_LOOP_MAX)
         return total
 
     rng = np.random.default_rng(0)
     _nrt_python.memsys_enable_stats()
     for (N, D, H, C) in [(5, 4, 10, 3), (300, 64, 600, 10)]:
         for activation in (1, 2):
-            args = (rng.standard_normal((D, H)), np.zeros(H), rng.standard_normal((H, C)),
-                    np.zeros(C), rng.standard_normal((N, D)), rng.integers(0, C, N))
             ws = kernels.TwoLayerWorkspace(N, D, H, C, need_dX=True)
-            bufs = (ws.h, ws.dh, ws.scores, ws.dW1, ws.db1, ws.dW2, ws.db2, ws.dX,
-                    ws.row_loss, ws.col_acc)
+            v = TwoLayer(rng.standard_normal((D, H)), np.zeros(H), rng.standard_normal((H, C)),
+                         np.zeros(C), **ws.buffers())
+            X, y = rng.standard_normal((N, D)), rng.integers(0, C, N)
             counts = []
             for k in (1, 1, 25):
                 before = rtsys.get_allocation_stats().alloc
-                repeat(k, activation, *args, *bufs)
+                repeat(k, activation, v, X, y)
                 counts.append(rtsys.get_allocation_stats().alloc - before)
             print(N, counts[1], counts[2])
 """)

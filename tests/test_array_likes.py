@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fusednet.kernels import config
+
 from fusednet import MLP, TwoLayerNet, kernels
 from fusednet.net import inputs
 
@@ -113,7 +115,7 @@ def test_kernels_refuse_masked_entries_and_masked_outputs(data, rng):
 
 @pytest.fixture
 def small_copy_threshold(monkeypatch):
-    monkeypatch.setattr(inputs, "COPY_WARN_BYTES", 1000)
+    monkeypatch.setattr(config, "COPY_WARN_BYTES", 1000)
     monkeypatch.setattr(inputs, "_warned", set())
 
 

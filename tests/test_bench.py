@@ -28,7 +28,7 @@ def test_quick_runner_writes_figures_json_and_chart(tmp_path):
     assert result["machine"]["kernels_blas"].startswith(("NumPy's BLAS", "SciPy's BLAS"))
     # Loading the training loop starts Numba's pool (its split iteration is a
     # parallel kernel), even where, as at toy, no iteration runs split.
-    assert isinstance(result["machine"]["numba_pool_started_after"], bool)
+    assert result["machine"]["numba_pool_started_after"] is True
     assert 0 < result["compile"]["import_to_first_step_warm_s"]
     assert "import to first training step" in out and "x numpy" in out
     import matplotlib.image

@@ -1,28 +1,43 @@
 """Commands check every flag, the output location and the memory a run needs
 before any work, and end with one line on stderr; a diverging setting in a
 search is recorded and the others kept; gradcheck passes correct gradients
-at the sizes it offers."""
+at the sizes it offers.
+
+The commands run in this process through ``fusednet.scripts.cli.main`` (what
+the console script calls), their output captured; one test per command runs
+the real ``python -m fusednet`` process for its exit status and stderr."""
+import contextlib
+import io
 import json
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from fusednet import net
+from fusednet.scripts import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run(command, *args, cwd=ROOT):
-    start = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "fusednet", command, *args], cwd=cwd,
-                         capture_output=True, text=True)
-    out.seconds = time.perf_counter() - start
-    return out
+def run(command, *args):
+    """The command run as ``main(argv)`` in this process: its exit status and output."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            status = cli.main([command, *args])
+        except SystemExit as exc:  # argparse's exit
+            status = exc.code
+    return SimpleNamespace(returncode=status, stdout=out.getvalue(), stderr=err.getvalue())
+
+
+def run_process(command, *args):
+    return subprocess.run([sys.executable, "-m", "fusednet", command, *args], cwd=ROOT,
+                          capture_output=True, text=True)
 
 
 def assert_one_line(out, words, status=2):
@@ -69,6 +84,20 @@ def test_an_unwritable_out_fails_before_any_training(command, blocked):
 def test_bad_flags_fail_in_one_line_before_work(tmp_path, command, args, words):
     out = run(command, *args, "--out", str(tmp_path / "run")) if command != "gradcheck" \
         else run(command, *args)
+    assert_one_line(out, words)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command, args, words", [
+    ("train", ("--batch", "1e9"), r"argument --batch: expected an integer >= 1, got '1e9'"),
+    ("search", ("--jobs", "0"), r"argument --jobs: expected a positive number of workers or -1"),
+    ("gradcheck", ("--tol", "nan"), r"argument --tol: expected a number >= 0, got 'nan'"),
+])
+def test_a_bad_flag_ends_the_real_process_with_status_2_and_one_line(tmp_path, command, args,
+                                                                      words):
+    out = run_process(command, *args, *(("--out", str(tmp_path / "run")) if command != "gradcheck"
+                                        else ()))
     assert_one_line(out, words)
     assert not (tmp_path / "run").exists()
 
@@ -168,7 +197,7 @@ def test_search_data_is_checked_by_name():
                                    "--residual", "--samples", "20", "--reg", "0.5")])
 def test_gradcheck_default_tolerance_passes_correct_gradients_at_larger_sizes(args):
     # Before: FAILED at 64,100,10 (relative errors of ~1e-4 on entries of ~1e-6).
-    out = run("gradcheck", *args)
+    out = run_process("gradcheck", *args)
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout.rstrip().splitlines()[-1].startswith("ok:")
 

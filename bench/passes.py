@@ -145,7 +145,7 @@ class Step:
             if "update" in parallel:
                 sgd_blocks(self.theta, self.grad, self.backup, 1e-3)
             else:
-                update(self.opt, self.theta, self.grad, 1e-3, 1.0, 0, self.theta.size)
+                update(self.opt, self.theta, self.grad, 1e-3, 1.0)
             marks.append(time.perf_counter())
             total += np.diff(marks)
         return total / n * 1e6

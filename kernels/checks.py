@@ -274,14 +274,15 @@ def check_seed(name, seed, high=None):
 #: ``l2`` switch: factor on ``reg * W`` in the gradient. ``'full'`` is
 #: ``reg * sum(W**2)`` (gradient ``2 reg W``), ``'half'`` is
 #: ``0.5 reg * sum(W**2)`` (gradient ``reg W``).
-L2_GRADIENT_FACTOR = {"full": 2.0, "half": 1.0}
+L2_FACTOR = {"full": 2.0, "half": 1.0}
 
 
-def l2_scale(reg, l2):
-    """The factor ``c`` with dW += c * W and loss += 0.5 * c * sum(W**2)."""
-    if not isinstance(l2, str) or l2 not in L2_GRADIENT_FACTOR:
+def l2_factor(reg, l2):
+    """The L2 factor ``c`` of ``reg`` under convention ``l2``: dW += c W and
+    loss += 0.5 c sum(W**2) (c = 2 reg for 'full', reg for 'half')."""
+    if not isinstance(l2, str) or l2 not in L2_FACTOR:
         raise ValueError(f"l2 must be 'full' or 'half', got {l2!r}")
-    return L2_GRADIENT_FACTOR[l2] * as_reg(reg)
+    return L2_FACTOR[l2] * as_reg(reg)
 
 
 def check_choice(name, value, options):

@@ -11,8 +11,8 @@ Every tunable lives here with the measurement behind it. The thresholds that
 the Python side reads (``GEMM_LOOP_MAX``, the split's flop bounds, the
 chunking and thread-choice constants) are read at every call and passed to
 the kernels as arguments: Numba freezes globals into its cache, so a global
-changed at run time would be ignored by cached code. ``ROWS`` and
-``FEATURES`` are read by compiled code and are constants.
+changed at run time would be ignored by cached code. ``DOT_COLUMNS``,
+``ROWS`` and ``FEATURES`` are read by compiled code and are constants.
 """
 import hashlib
 import os
@@ -24,6 +24,11 @@ from pathlib import Path
 #: compiled code: a BLAS call costs ~0.15 us, loops tie at m*n*k ~ 200-500
 #: (5x4 @ 4x10: 0.12 vs 0.15 us) and lose 3x at 2000.
 GEMM_LOOP_MAX = 256
+
+#: Looped products (``kernels.matmul``) with fewer output columns form each
+#: entry as one dot product: the row update's inner loop would be too short
+#: (54 vs 182 ns for 5x10 @ 10x3). Read by compiled code: a constant.
+DOT_COLUMNS = 8
 
 #: Split two-layer iterations (``kernels.split``): at most this many
 #: minibatch rows per block of region A (two blocks for the usual 200-256:

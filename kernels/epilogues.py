@@ -133,12 +133,12 @@ def softmax_rows(s, y, ds, row_loss, inv_n):
 
 
 @njit(**JIT)
-def l2_fold(dW, W, scale):
-    """``dW += scale * W``; returns ``sum(W**2)`` (float64), in one pass."""
+def l2_fold(dW, W, c):
+    """``dW += c * W`` (c the L2 factor); returns ``sum(W**2)`` (float64), in one pass."""
     total = np.float64(0.0)  # float64 also when run as Python (NEP 50)
     for i in range(W.shape[0]):
         for j in range(W.shape[1]):
             w = W[i, j]
             total += w * w
-            dW[i, j] += scale * w
+            dW[i, j] += c * w
     return total

@@ -10,9 +10,10 @@ iteration ``it0 + k``. Three loops, chosen in Python once per call:
 ``train_layers`` (any depth, ``kernels.mlp``), ``train_two_layer`` (the
 fused two-layer kernel on views made once per chunk) and
 ``train_two_layer_split`` (the same iteration in blocks over threads,
-``kernels.split``). Every iteration ends in :func:`finish_iteration`: the
-divergence check, the update, the loss record, the step count and the epoch
-boundary, written once for the three.
+``kernels.split``). Every iteration ends in :func:`finish_iteration` (the
+divergence check, the update, the loss record, the step count) and
+:func:`epoch_ends` (the accuracies, the best parameters, the decay), written
+once for the three.
 
 A loop returns ``-1``, or the iteration whose loss was not finite; see
 :func:`finish_iteration` for the parameters it leaves.
@@ -28,14 +29,15 @@ from .epilogues import gather
 from .mlp import Net, Scratch, bias, count_correct, layer_rows, loss_grad, scratch, weight
 from .optim import Optimizer, update
 from .split import split_iteration, splits
-from .two_layer import TwoLayer, _two_layer_loss
+from .two_layer import TwoLayer, two_layer_step
 
 
 class Objective(NamedTuple):
     """The L2 term ``0.5 c sum |W|^2`` added to the mean cross-entropy.
 
-    ``c`` is 2 reg (full convention) or reg (half); with ``per_row`` it is
-    divided by the batch's rows each step (scikit-learn's ``alpha``).
+    ``c``, the L2 factor (``kernels.checks.l2_factor``), is 2 reg (full
+    convention) or reg (half); with ``per_row`` it is divided by the batch's
+    rows each step (scikit-learn's ``alpha``).
     """
     c: float
     per_row: bool
@@ -137,39 +139,47 @@ def history_struct(num_iters, n_epochs):
 
 
 @njit(**JIT)
-def l2_factor(objective, n):
-    """The L2 factor c of a batch of n rows."""
+def batch_l2_factor(objective, n):
+    """The L2 factor c for a batch of n rows."""
     return objective.c / n if objective.per_row else objective.c
 
 
-@njit(**JIT)
-def finish_iteration(tr, data, it, n, loss, updated):
-    """The end of iteration ``it`` (a batch of n rows, the first rows of
-    ``tr.buffers``), after its loss and gradient: returns -1 to go on, or
-    ``it`` to stop because ``loss`` is not finite.
+@njit(inline="always", **JIT)
+def finish_iteration(net, opt, progress, history, it, loss, updated):
+    """The end of iteration ``it`` of a trainee, after its loss and gradient
+    (``net``, ``opt``, ``progress``, ``history``: its parts): returns -1 to
+    go on, or ``it`` to stop because ``loss`` is not finite.
 
     Going on: the update (unless ``updated``: the split iteration makes its
-    own), the loss recorded, the step counted and, at an epoch boundary, the
-    accuracies recorded, the best parameters kept and the rate decayed.
-    Stopping, ``tr.net.theta`` is left holding the parameters iteration
-    ``it - 1`` started from (the last with a finite loss), or those iteration
-    ``it`` started from when ``it`` is 0 or ``updated`` (a finite data loss
-    whose L2 sum overflowed, seen only after the split update);
-    ``progress.kept`` says which.
+    own), the loss recorded and the step counted; the loop then checks for
+    an epoch boundary (:func:`epoch_ends`). Stopping, ``net.theta`` is left
+    holding the parameters iteration ``it - 1`` started from (the last with a
+    finite loss), or those iteration ``it`` started from when ``it`` is 0 or
+    ``updated`` (a finite data loss whose L2 sum overflowed, seen only after
+    the split update); ``progress.kept`` says which.
+
+    The parts, not the trainee: the loops take them out of it once a chunk.
+    In Numba each read of a field of a structure of arrays, and each pass of
+    one into an inlined function, costs a reference-count pair per array it
+    holds: reading them from the trainee every iteration made the toy step
+    3.5 us instead of 2.4.
     """
-    net, opt, progress = tr.net, tr.optimizer, tr.progress
     if not np.isfinite(loss):
         if updated or it > 0:
             net.theta[:] = opt.backup
         progress.kept[0] = it if updated or it == 0 else it - 1
         return it
     if not updated:
-        update(opt, net.theta, net.grad, progress.lr[0], progress.step[0] + 1, 0, net.theta.size)
-    tr.history.loss[it] = loss
+        update(opt, net.theta, net.grad, progress.lr[0], progress.step[0] + 1)
+    history.loss[it] = loss
     progress.step[0] += 1
-    if tr.schedule.epoch_len > 0 and it % tr.schedule.epoch_len == 0:
-        _epoch_boundary(tr, data, n)
     return -1
+
+
+@njit(inline="always", **JIT)
+def epoch_ends(schedule, it):
+    """Whether iteration ``it`` is an epoch boundary (never when epoch_len is 0)."""
+    return schedule.epoch_len > 0 and it % schedule.epoch_len == 0
 
 
 @njit(**JIT)
@@ -193,14 +203,17 @@ def _epoch_boundary(tr, data, n):
 @njit(**JIT)
 def train_layers(tr, data, idx, lens, it0):
     """Iterations ``it0 .. it0 + len(idx) - 1`` of a net of any depth."""
-    buf = tr.buffers
+    net, opt, progress, history = tr.net, tr.optimizer, tr.progress, tr.history
+    Xb, yb, work = tr.buffers.Xb, tr.buffers.yb, tr.buffers.work
     for k in range(idx.shape[0]):
         it, n = it0 + k, lens[k]
-        gather(data.X, data.y, idx[k], n, buf.Xb, buf.yb)
-        loss = loss_grad(tr.net, buf.Xb[:n], buf.yb[:n], l2_factor(tr.objective, n), buf.work,
-                         False)
-        if finish_iteration(tr, data, it, n, loss, False) >= 0:
+        gather(data.X, data.y, idx[k], n, Xb, yb)
+        c = batch_l2_factor(tr.objective, n)
+        loss = loss_grad(net, Xb[:n], yb[:n], c, work, False)
+        if finish_iteration(net, opt, progress, history, it, loss, False) >= 0:
             return it
+        if epoch_ends(tr.schedule, it):
+            _epoch_boundary(tr, data, n)
     return -1
 
 
@@ -222,16 +235,21 @@ def two_layer_views(tr):
 @njit(**JIT)
 def train_two_layer(tr, data, idx, lens, it0):
     """The same for a two-layer net without skips, through the fused
-    two-layer kernel."""
-    buf = tr.buffers
-    v = two_layer_views(tr)
+    two-layer kernel (``two_layer.two_layer_step``, on the views' fields
+    taken out once a chunk)."""
+    net, opt, progress, history = tr.net, tr.optimizer, tr.progress, tr.history
+    Xb, yb, code, loop_max = tr.buffers.Xb, tr.buffers.yb, net.codes[0], tr.buffers.work.loop_max
+    W1, b1, W2, b2, dW1, db1, dW2, db2, h, dh, scores, dX, row_loss, col_acc = two_layer_views(tr)
     for k in range(idx.shape[0]):
         it, n = it0 + k, lens[k]
-        gather(data.X, data.y, idx[k], n, buf.Xb, buf.yb)
-        loss = _two_layer_loss(v, buf.Xb[:n], buf.yb[:n], l2_factor(tr.objective, n),
-                               tr.net.codes[0], False, buf.work.loop_max)
-        if finish_iteration(tr, data, it, n, loss, False) >= 0:
+        gather(data.X, data.y, idx[k], n, Xb, yb)
+        c = batch_l2_factor(tr.objective, n)
+        loss = two_layer_step(W1, b1, W2, b2, dW1, db1, dW2, db2, h, dh, scores, dX, row_loss,
+                              col_acc, Xb[:n], yb[:n], c, code, False, loop_max)
+        if finish_iteration(net, opt, progress, history, it, loss, False) >= 0:
             return it
+        if epoch_ends(tr.schedule, it):
+            _epoch_boundary(tr, data, n)
     return -1
 
 
@@ -239,13 +257,17 @@ def train_two_layer(tr, data, idx, lens, it0):
 def train_two_layer_split(tr, data, idx, lens, it0):
     """The same, each iteration split into blocks (``kernels.split``), run
     over threads when ``tr.buffers.parallel``. A loop of its own, so that
-    only sessions that split compile the parallel kernel."""
+    only sessions that split compile the parallel kernels."""
+    net, opt, progress, history = tr.net, tr.optimizer, tr.progress, tr.history
     v = two_layer_views(tr)
     for k in range(idx.shape[0]):
         it, n = it0 + k, lens[k]
-        loss, updated = split_iteration(tr, v, data, idx[k], n, l2_factor(tr.objective, n))
-        if finish_iteration(tr, data, it, n, loss, updated) >= 0:
+        c = batch_l2_factor(tr.objective, n)
+        loss, updated = split_iteration(tr, v, data, idx[k], n, c)
+        if finish_iteration(net, opt, progress, history, it, loss, updated) >= 0:
             return it
+        if epoch_ends(tr.schedule, it):
+            _epoch_boundary(tr, data, n)
     return -1
 
 

@@ -3,7 +3,7 @@ import numpy as np
 from numba import njit
 
 from .blas import NO_TRANS, ROW_MAJOR, TRANS, dgemm, sgemm
-from .config import JIT
+from .config import DOT_COLUMNS, JIT
 
 
 @njit(**JIT)
@@ -29,9 +29,9 @@ def matmul(A, B, out, loop_max):
 
     A and B may be transposed views. Products with ``m * n * k <= loop_max``,
     and operands BLAS cannot take (strided views), run as loops: at the toy
-    sizes a BLAS call costs more than the arithmetic. Below 8 output columns
-    each entry is one dot product (the row update's inner loop would be too
-    short: 54 vs 182 ns for 5x10 @ 10x3); otherwise rows are updated.
+    sizes a BLAS call costs more than the arithmetic. Below
+    ``config.DOT_COLUMNS`` output columns each entry is one dot product;
+    otherwise rows are updated.
     Larger products call NumPy's ``cblas_?gemm`` (see ``blas``).
     """
     m, k = A.shape
@@ -53,7 +53,7 @@ def matmul(A, B, out, loop_max):
                 sgemm(ROW_MAJOR, ta, tb, m, n, k, np.float32(1), A.ctypes.data, lda,
                       B.ctypes.data, ldb, np.float32(0), out.ctypes.data, ldc)
             return
-    if n < 8:
+    if n < DOT_COLUMNS:
         for i in range(m):
             for j in range(n):
                 acc = A[i, 0] * B[0, j]

@@ -103,11 +103,26 @@ def optimizer(rule, config, theta):
 
 
 @njit(**JIT)
-def update(opt, theta, grad, lr, t, start, stop):
-    """One step of ``opt``'s rule on ``theta[start:stop]`` in place, from
-    ``grad`` (same layout); ``opt.backup`` gets the old values. ``t`` is
-    Adam's step count after this step (1 for the first).
-    """
+def update(opt, theta, grad, lr, t):
+    """One step of ``opt``'s rule on all of ``theta`` in place, from ``grad``
+    (same layout); ``opt.backup`` gets the old values. ``t`` is Adam's step
+    count after this step (1 for the first)."""
+    _apply(opt, theta, grad, opt.m, opt.v, opt.backup, lr, t)
+
+
+@njit(**JIT)
+def update_range(opt, theta, grad, lr, t, start, stop):
+    """:func:`update` of ``theta[start:stop]`` only (a block of rows)."""
+    # A state the rule keeps none of is empty, and stays so.
+    m = opt.m[start:stop] if opt.m.size else opt.m
+    v = opt.v[start:stop] if opt.v.size else opt.v
+    _apply(opt, theta[start:stop], grad[start:stop], m, v, opt.backup[start:stop], lr, t)
+
+
+@njit(**JIT)
+def _apply(opt, theta, grad, m, v, backup, lr, t):
+    """The rule of ``opt`` (its settings) on ``theta`` with state ``m``,
+    ``v`` and ``backup``, each indexed as theta (or empty where unused)."""
     # Adam's bias corrections, divided by (not multiplied by reciprocals) to
     # round as the NumPy formulation does.
     code = opt.rule
@@ -117,8 +132,7 @@ def update(opt, theta, grad, lr, t, start, stop):
     d2 = 1.0 - b2 ** t if adam else 1.0
     lr_folded = lr * np.sqrt(d2) / d1
     mu, rho, eps = opt.momentum, opt.decay_rate, opt.eps
-    m, v, backup = opt.m, opt.v, opt.backup
-    for i in range(start, stop):
+    for i in range(theta.size):
         w = theta[i]
         g = grad[i]
         backup[i] = w

@@ -37,7 +37,7 @@ from .activations import IDENTITY
 from .config import FEATURES, JIT, ROWS
 from .epilogues import bias_act, gather, grad_colsum, l2_fold, mean_loss, softmax_rows
 from .matmul import matmul
-from .optim import update
+from .optim import update_range
 
 
 @njit(**JIT)
@@ -114,7 +114,7 @@ def _features_block(k, Xb, dh, v, c, opt, theta, grad, lr, t, l2_part, loop_max)
     matmul(Xb[:, d0:d1].T, dh, v.dW1[d0:d1], loop_max)
     if c != 0:
         l2_part[k] = l2_fold(v.dW1[d0:d1], v.W1[d0:d1], c)
-    update(opt, theta, grad, lr, t, d0 * H, d1 * H)
+    update_range(opt, theta, grad, lr, t, d0 * H, d1 * H)
 
 
 @njit(parallel=True, **JIT)
@@ -176,5 +176,5 @@ def split_iteration(tr, v, data, idx, n, c):
         for k in range(feature_blocks(v.W1.shape[0])):
             penalty += l2[k]
         loss += 0.5 * c * (penalty + l2_fold(v.dW2, v.W2, c))
-    update(opt, theta, grad, lr, t, v.W1.size, theta.size)
+    update_range(opt, theta, grad, lr, t, v.W1.size, theta.size)
     return loss, True

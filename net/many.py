@@ -14,8 +14,9 @@ import math
 import numpy as np
 
 from ..kernels import loop as L
-from ..kernels.checks import l2_scale
+from ..kernels.checks import l2_factor
 from . import sampling, training
+from .inputs import as_class_labels, as_rows
 from .two_layer_net import TwoLayerNet
 
 
@@ -63,10 +64,11 @@ def train_many(X, y, X_val, y_val, settings, *, num_iters=1000, batch_size=200, 
     dtype = X0.dtype if X0.dtype in (np.float32, np.float64) else np.dtype(np.float64)
     classes = max(2, int(max(np.max(y), np.max(y_val))) + 1)
     models = [_model(X0.shape[1], classes, int(h), std, seed, dtype) for h, *_ in settings]
-    first = models[0][0]
-    X, X_val = first._inputs(X0), first._inputs(X_val, "X_val")
+    D = X0.shape[1] if X0.ndim == 2 else None
+    X, X_val = as_rows("X", X0, D, dtype), as_rows("X_val", X_val, D, dtype)
     N = X.shape[0]
-    data = L.Data(X, first._labels(y, N), X_val, first._labels(y_val, len(X_val), "y_val"))
+    data = L.Data(X, as_class_labels("y", y, N, classes), X_val,
+                  as_class_labels("y_val", y_val, len(X_val), classes))
     num_iters = int(num_iters)
     samplers = [sampling.Replacement(N, int(batch_size), sampling.RandomStateSource(stream))
                 for _, stream in models]
@@ -75,7 +77,7 @@ def train_many(X, y, X_val, y_val, settings, *, num_iters=1000, batch_size=200, 
         packed = net.packed()
         sessions.append(training.Session(
             packed, data, batch_rows=sampler.batch_rows, num_iters=num_iters,
-            l2_factor=l2_scale(reg, "full"),
+            l2_factor=l2_factor(reg, "full"),
             optimizer=training.Optimizer("sgd", None, lr, packed.theta),
             schedule=L.Schedule(sampler.epoch_len, float(decay), 1)))
     status = training.run_many(sessions, data, [s.draw for s in samplers], num_iters)

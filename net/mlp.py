@@ -15,7 +15,7 @@ from ..kernels import config, loop
 from ..kernels import mlp as K
 from ..kernels.activations import IDENTITY, activation_code
 from ..kernels.checks import (_first_nonfinite, check_arguments, check_bool, check_float_dtype,
-                              check_number, check_seed, l2_scale)
+                              check_number, check_seed, l2_factor)
 from . import modelfile, training
 from . import sampling as sampling_
 from .architecture import as_layer_sizes
@@ -25,7 +25,7 @@ from .training import TrainingDiverged, TrainingInterrupted  # noqa: F401  (publ
 
 #: How each argument of :meth:`MLP.train` is checked (``learning_rate`` and
 #: ``optim_config`` by the update rule, ``update`` too, ``reg`` and ``l2`` by
-#: ``l2_scale``), before any training: see ``kernels.checks.check_arguments``.
+#: ``l2_factor``), before any training: see ``kernels.checks.check_arguments``.
 TRAIN_ARGS = {
     "learning_rate_decay": dict(low=0),
     "num_iters": dict(low=1, integer=True),
@@ -192,7 +192,7 @@ class MLP:
         ``params``, and with ``need_dX`` also dX (N, D), the input gradient."""
         if y is None:
             return self.scores(X)
-        c = l2_scale(reg, l2)
+        c = l2_factor(reg, l2)
         self._sync_params()
         X = self._inputs(X)
         n = X.shape[0]
@@ -245,7 +245,7 @@ class MLP:
 
         Returns ``{'loss_history', 'train_acc_history', 'val_acc_history'}``.
         """
-        c = l2_scale(reg, l2)
+        c = l2_factor(reg, l2)
         a = check_arguments(TRAIN_ARGS, dict(
             learning_rate_decay=learning_rate_decay, num_iters=num_iters, batch_size=batch_size,
             verbose=verbose, sampling=sampling, decay_every=decay_every, keep_best=keep_best,

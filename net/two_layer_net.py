@@ -2,7 +2,7 @@
 import numpy as np
 
 from .. import kernels
-from ..kernels.checks import check_number, l2_scale
+from ..kernels.checks import check_number, l2_factor
 from . import modelfile, sampling
 from .mlp import MLP
 
@@ -55,7 +55,7 @@ class TwoLayerNet(MLP):
 
     @staticmethod
     def _check_l2(l2):
-        l2_scale(0.0, l2)        # ValueError unless 'full' or 'half'
+        l2_factor(0.0, l2)        # ValueError unless 'full' or 'half'
         return l2
 
     @classmethod

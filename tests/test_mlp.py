@@ -91,13 +91,13 @@ def test_each_update_rule_matches_its_numpy_formulation(rng, rule):
     for t in range(1, 8):
         dw = rng.standard_normal(50)
         before = theta.copy()
-        optim.update(opt, theta, dw, lr, float(t), 0, 50)
+        optim.update(opt, theta, dw, lr, float(t))
         w = numpy_update(rule, w, dw, state, cfg)
         np.testing.assert_allclose(theta, w, rtol=1e-12, atol=1e-15)
         np.testing.assert_array_equal(opt.backup, before)
     # A range of the vector: the rest stays as it was.
     kept = theta.copy()
-    optim.update(opt, theta, rng.standard_normal(50), lr, 8.0, 10, 20)
+    optim.update_range(opt, theta, rng.standard_normal(50), lr, 8.0, 10, 20)
     np.testing.assert_array_equal(theta[:10], kept[:10])
     np.testing.assert_array_equal(theta[20:], kept[20:])
     assert not np.array_equal(theta[10:20], kept[10:20])

@@ -2,9 +2,9 @@
 
 The matrix products call NumPy's OpenBLAS (see ``blas``), which runs its
 own threads (``threadpoolctl`` limits them, ``threads`` chooses how many).
-Two kernels use ``prange``: ``many.train_models`` (many models at once) and
-``split.split_iteration`` (one two-layer iteration of at least
-``split.MIN_FLOPS``, in blocks, with single-threaded BLAS inside); the
+Three kernels use ``prange``: ``many.train_models`` (many models at once)
+and the two regions of ``split.split_iteration`` (one two-layer iteration of
+at least ``MIN_FLOPS``, in blocks, with single-threaded BLAS inside); the
 elementwise passes on their own stay serial (see ``epilogues`` for why).
 
 Every tunable lives here with the measurement behind it. The thresholds that

@@ -6,14 +6,14 @@ besides the data (its net, objective, optimizer, progress, schedule,
 buffers and history), built once per training call by ``net.training``.
 Each loop takes ``(trainee, data, idx, lens, it0)`` and runs the iterations
 of one chunk: ``idx`` (K, B) minibatch rows of which ``lens[k]`` are used in
-iteration ``it0 + k``. Three loops, chosen in Python once per call:
-``train_layers`` (any depth, ``kernels.mlp``), ``train_two_layer`` (the
-fused two-layer kernel on views made once per chunk) and
-``train_two_layer_split`` (the same iteration in blocks over threads,
-``kernels.split``). Every iteration ends in :func:`finish_iteration` (the
-divergence check, the update, the loss record, the step count) and
-:func:`epoch_ends` (the accuracies, the best parameters, the decay), written
-once for the three.
+iteration ``it0 + k``. Two loops, chosen in Python once per call: ``train``
+(any depth through ``kernels.mlp``; a two-layer net without skips through
+the fused two-layer kernel) and ``train_two_layer_split`` (the fused
+iteration in blocks over threads, ``kernels.split``; a loop of its own so
+that only sessions that split compile the parallel kernels). Every
+iteration ends in :func:`finish_iteration` (the divergence check, the
+update, the loss record, the step count) and :func:`epoch_ends` (the
+accuracies, the best parameters, the decay).
 
 A loop returns ``-1``, or the iteration whose loss was not finite; see
 :func:`finish_iteration` for the parameters it leaves.
@@ -201,54 +201,46 @@ def _epoch_boundary(tr, data, n):
 
 
 @njit(**JIT)
-def train_layers(tr, data, idx, lens, it0):
-    """Iterations ``it0 .. it0 + len(idx) - 1`` of a net of any depth."""
-    net, opt, progress, history = tr.net, tr.optimizer, tr.progress, tr.history
-    Xb, yb, work = tr.buffers.Xb, tr.buffers.yb, tr.buffers.work
-    for k in range(idx.shape[0]):
-        it, n = it0 + k, lens[k]
-        gather(data.X, data.y, idx[k], n, Xb, yb)
-        c = batch_l2_factor(tr.objective, n)
-        loss = loss_grad(net, Xb[:n], yb[:n], c, work, False)
-        if finish_iteration(net, opt, progress, history, it, loss, False) >= 0:
-            return it
-        if epoch_ends(tr.schedule, it):
-            _epoch_boundary(tr, data, n)
-    return -1
-
-
-@njit(**JIT)
 def two_layer_views(tr):
     """A :class:`~kernels.two_layer.TwoLayer` over the trainee's parameters,
     gradient and buffers (views, B rows; a view of the flat buffers costs
-    ~19 ns, so they are made once a chunk, not once a step)."""
+    ~19 ns, so they are made once a chunk, not once a step). For a net of
+    one layer, its second layer's views repeat the first (and go unused)."""
     net, buf = tr.net, tr.buffers
     theta, grad, sizes, work = net.theta, net.grad, net.sizes, buf.work
     B = buf.Xb.shape[0]
-    return TwoLayer(weight(theta, net, 0), bias(theta, net, 0), weight(theta, net, 1),
-                    bias(theta, net, 1), weight(grad, net, 0), bias(grad, net, 0),
-                    weight(grad, net, 1), bias(grad, net, 1), layer_rows(work.acts, sizes, B, 0),
-                    layer_rows(work.deltas, sizes, B, 0), layer_rows(work.acts, sizes, B, 1),
+    k = min(1, len(net.w_off) - 1)
+    return TwoLayer(weight(theta, net, 0), bias(theta, net, 0), weight(theta, net, k),
+                    bias(theta, net, k), weight(grad, net, 0), bias(grad, net, 0),
+                    weight(grad, net, k), bias(grad, net, k), layer_rows(work.acts, sizes, B, 0),
+                    layer_rows(work.deltas, sizes, B, 0), layer_rows(work.acts, sizes, B, k),
                     work.dX, work.row_loss, work.col_acc)
 
 
 @njit(**JIT)
-def train_two_layer(tr, data, idx, lens, it0):
-    """The same for a two-layer net without skips, through the fused
-    two-layer kernel (``two_layer.two_layer_step``, on the views' fields
-    taken out once a chunk)."""
+def train(tr, data, idx, lens, it0):
+    """Iterations ``it0 .. it0 + len(idx) - 1`` of a net of any depth: a
+    two-layer net without skips through the fused two-layer kernel
+    (``two_layer.two_layer_step``, on the views' fields taken out once a
+    chunk), any other through ``mlp.loss_grad``."""
     net, opt, progress, history = tr.net, tr.optimizer, tr.progress, tr.history
-    Xb, yb, code, loop_max = tr.buffers.Xb, tr.buffers.yb, net.codes[0], tr.buffers.work.loop_max
+    objective, schedule = tr.objective, tr.schedule
+    Xb, yb, work = tr.buffers.Xb, tr.buffers.yb, tr.buffers.work
+    fused = len(net.w_off) == 2 and not (net.residual[0] or net.residual[1])
     W1, b1, W2, b2, dW1, db1, dW2, db2, h, dh, scores, dX, row_loss, col_acc = two_layer_views(tr)
     for k in range(idx.shape[0]):
         it, n = it0 + k, lens[k]
         gather(data.X, data.y, idx[k], n, Xb, yb)
-        c = batch_l2_factor(tr.objective, n)
-        loss = two_layer_step(W1, b1, W2, b2, dW1, db1, dW2, db2, h, dh, scores, dX, row_loss,
-                              col_acc, Xb[:n], yb[:n], c, code, False, loop_max)
+        c = batch_l2_factor(objective, n)
+        if fused:
+            loss = two_layer_step(W1, b1, W2, b2, dW1, db1, dW2, db2, h, dh, scores, dX,
+                                  row_loss, col_acc, Xb[:n], yb[:n], c, net.codes[0], False,
+                                  work.loop_max)
+        else:
+            loss = loss_grad(net, Xb[:n], yb[:n], c, work, False)
         if finish_iteration(net, opt, progress, history, it, loss, False) >= 0:
             return it
-        if epoch_ends(tr.schedule, it):
+        if epoch_ends(schedule, it):
             _epoch_boundary(tr, data, n)
     return -1
 
@@ -259,14 +251,14 @@ def train_two_layer_split(tr, data, idx, lens, it0):
     over threads when ``tr.buffers.parallel``. A loop of its own, so that
     only sessions that split compile the parallel kernels."""
     net, opt, progress, history = tr.net, tr.optimizer, tr.progress, tr.history
+    objective, schedule = tr.objective, tr.schedule
     v = two_layer_views(tr)
     for k in range(idx.shape[0]):
         it, n = it0 + k, lens[k]
-        c = batch_l2_factor(tr.objective, n)
-        loss, updated = split_iteration(tr, v, data, idx[k], n, c)
+        loss, updated = split_iteration(tr, v, data, idx[k], n, batch_l2_factor(objective, n))
         if finish_iteration(net, opt, progress, history, it, loss, updated) >= 0:
             return it
-        if epoch_ends(tr.schedule, it):
+        if epoch_ends(schedule, it):
             _epoch_boundary(tr, data, n)
     return -1
 

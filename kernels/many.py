@@ -5,7 +5,7 @@ model's iterations running serially in its thread (the loop of
 Each trainee owns its structures (its own shapes, optimizer, buffers and
 history); the data are shared and only read. A model's numbers do not depend
 on which thread runs it, nor on how many there are: it computes exactly what
-``train_two_layer`` (or, for a model that splits, ``train_two_layer_split``)
+``loop.train`` (or, for a model that splits, ``loop.train_two_layer_split``)
 computes for it alone. The trainees come as one typed list of
 ``loop.Trainee``: a typed list compiles its helpers once per item type, so
 one list of these costs one compilation where a list per structure cost seven.
@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit, prange
 
 from .config import JIT
-from .loop import train_two_layer, train_two_layer_split
+from .loop import train, train_two_layer_split
 
 
 @njit(parallel=True, **JIT)
@@ -43,4 +43,4 @@ def _train_one(tr, data, idx, lens, it0):
     threads run models here) or not, as the model would train alone."""
     if tr.buffers.split:
         return train_two_layer_split(tr, data, idx, lens, it0)
-    return train_two_layer(tr, data, idx, lens, it0)
+    return train(tr, data, idx, lens, it0)

@@ -102,7 +102,7 @@ def optimizer(rule, config, theta):
     return Optimizer(code, **named, m=m, v=v, backup=np.empty_like(theta)), lr
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def update(opt, theta, grad, lr, t):
     """One step of ``opt``'s rule on all of ``theta`` in place, from ``grad``
     (same layout); ``opt.backup`` gets the old values. ``t`` is Adam's step

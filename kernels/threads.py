@@ -101,7 +101,7 @@ def _launch():
     """Start Numba's thread pool now, before any kernel runs.
 
     The training loop is a cached serial kernel that calls a parallel one
-    (``split.split_iteration``). Numba starts its pool, and registers the
+    (the regions of ``split.split_iteration``). Numba starts its pool, and registers the
     pool's functions with the compiled code, when a parallel kernel is loaded
     or compiled; a kernel compiled in a process that loaded its parallel
     callee from the cache, then loaded itself from the cache, misses that

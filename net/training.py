@@ -121,8 +121,7 @@ class Session:
                                  optimizer.state, optimizer.progress, schedule, buf,
                                  L.history_struct(num_iters, n_epochs))
         self.data = data
-        self.loop = (L.train_two_layer_split if buf.split else L.train_two_layer) \
-            if two_layer else L.train_layers
+        self.loop = L.train_two_layer_split if buf.split else L.train
         self.split = buf.split
         self.keep_best = keep_best
         self._remembered = False

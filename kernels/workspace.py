@@ -13,8 +13,8 @@ from .config import JIT
 
 _F64 = np.dtype(np.float64)
 
-#: The buffers, in the order of the checks and of ``kernels.two_layer.TwoLayer``.
-BUFFERS = ("dW1", "db1", "dW2", "db2", "h", "dh", "scores", "dX", "row_loss", "col_acc")
+#: The buffers, in the order they are checked (the first unfit one is named).
+BUFFERS = ("h", "dh", "scores", "dW1", "db1", "dW2", "db2", "dX", "row_loss", "col_acc")
 #: The gradients, whose shapes are exact; the others need at least N rows.
 _EXACT = frozenset({"dW1", "db1", "dW2", "db2"})
 

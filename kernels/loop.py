@@ -6,11 +6,12 @@ besides the data (its net, objective, optimizer, progress, schedule,
 buffers and history), built once per training call by ``net.training``.
 Each loop takes ``(trainee, data, idx, lens, it0)`` and runs the iterations
 of one chunk: ``idx`` (K, B) minibatch rows of which ``lens[k]`` are used in
-iteration ``it0 + k``. Two loops, chosen in Python once per call: ``train``
-(any depth through ``kernels.mlp``; a two-layer net without skips through
-the fused two-layer kernel) and ``train_two_layer_split`` (the fused
-iteration in blocks over threads, ``kernels.split``; a loop of its own so
-that only sessions that split compile the parallel kernels). Every
+iteration ``it0 + k``. One loop, :func:`train`, for every net: a
+two-layer net without skips through the fused two-layer kernel, any other
+through ``kernels.mlp``, and a two-layer net large enough in blocks over
+threads (``kernels.split``), a branch Numba prunes at compile time where the
+session does not split, so only sessions that split compile the parallel
+kernels. Every
 iteration ends in :func:`finish_iteration` (the divergence check, the
 update, the loss record, the step count) and :func:`epoch_ends` (the
 accuracies, the best parameters, the decay).
@@ -83,15 +84,17 @@ class Buffers(NamedTuple):
 
     Xb (B, D), yb (B,): the gathered minibatch; work: the forward and
     backward scratch (``kernels.mlp.Scratch``, no input gradient); best (P,)
-    theta at the best validation accuracy, or (0,) to keep none; split: a
-    two-layer iteration runs in blocks (``kernels.split``), over threads when
-    ``parallel``; l2_part: the blocks' float64 L2 sums (a slot a block of
+    theta at the best validation accuracy, or (0,) to keep none; fused: the
+    net has two layers and no skips (the fused two-layer kernel trains it);
+    split: its iterations run in blocks (``kernels.split``), over threads
+    when ``parallel``; l2_part: the blocks' float64 L2 sums (a slot a block of
     W1's rows).
     """
     Xb: np.ndarray
     yb: np.ndarray
     work: Scratch
     best: np.ndarray
+    fused: bool
     split: bool
     parallel: bool
     l2_part: np.ndarray
@@ -121,17 +124,18 @@ def progress_struct(lr):
                     np.zeros(1, np.int64))
 
 
-def buffers_struct(sizes, dtype, batch_rows, best, loop_max, split_ok=True):
-    """:class:`Buffers` for a net of widths ``sizes`` and batches of up to
-    ``batch_rows`` rows; ``best`` is the (P,) array for the best parameters,
-    or an empty one. A two-layer net large enough (``split.splits``) runs
-    its iterations in blocks unless ``split_ok`` is False (nets with skips);
-    ``parallel`` starts False (the driver sets it for each chunk)."""
-    D = int(sizes[0])
-    split, blocks = splits(batch_rows, sizes) if len(sizes) == 3 and split_ok else (False, 0)
-    return Buffers(np.empty((batch_rows, D), dtype), np.empty(batch_rows, np.intp),
-                   scratch(sizes, dtype, batch_rows, loop_max), best, bool(split), False,
-                   np.zeros(blocks))
+def buffers_struct(net, batch_rows, best, loop_max):
+    """:class:`Buffers` for ``net`` (a :class:`~kernels.mlp.Net`) and batches
+    of up to ``batch_rows`` rows; ``best`` is the (P,) array for the best
+    parameters, or an empty one. A fused net large enough (``split.splits``)
+    runs its iterations in blocks; ``parallel`` starts False (the driver
+    sets it for each chunk)."""
+    sizes, dtype = net.sizes, net.theta.dtype
+    fused = len(net.w_off) == 2 and not net.residual.any()
+    split, blocks = splits(batch_rows, sizes) if fused else (False, 0)
+    return Buffers(np.empty((batch_rows, int(sizes[0])), dtype), np.empty(batch_rows, np.intp),
+                   scratch(sizes, dtype, batch_rows, loop_max), best, bool(fused), bool(split),
+                   False, np.zeros(blocks))
 
 
 def history_struct(num_iters, n_epochs):
@@ -218,44 +222,34 @@ def two_layer_views(tr):
 
 
 @njit(**JIT)
-def train(tr, data, idx, lens, it0):
-    """Iterations ``it0 .. it0 + len(idx) - 1`` of a net of any depth: a
-    two-layer net without skips through the fused two-layer kernel
-    (``two_layer.two_layer_step``, on the views' fields taken out once a
-    chunk), any other through ``mlp.loss_grad``."""
+def train(tr, data, idx, lens, it0, split):
+    """Iterations ``it0 .. it0 + len(idx) - 1`` of ``tr`` (see the module).
+
+    ``split``: None, or True when ``tr.buffers.split``; each iteration then
+    runs in blocks (``split.split_iteration``, over threads when
+    ``tr.buffers.parallel``). A None argument lets Numba prune that branch
+    before typing, so a loop that never splits does not compile it. The
+    fused kernel takes the views' fields, taken out once a chunk.
+    """
     net, opt, progress, history = tr.net, tr.optimizer, tr.progress, tr.history
     objective, schedule = tr.objective, tr.schedule
-    Xb, yb, work = tr.buffers.Xb, tr.buffers.yb, tr.buffers.work
-    fused = len(net.w_off) == 2 and not (net.residual[0] or net.residual[1])
-    W1, b1, W2, b2, dW1, db1, dW2, db2, h, dh, scores, dX, row_loss, col_acc = two_layer_views(tr)
-    for k in range(idx.shape[0]):
-        it, n = it0 + k, lens[k]
-        gather(data.X, data.y, idx[k], n, Xb, yb)
-        c = batch_l2_factor(objective, n)
-        if fused:
-            loss = two_layer_step(W1, b1, W2, b2, dW1, db1, dW2, db2, h, dh, scores, dX,
-                                  row_loss, col_acc, Xb[:n], yb[:n], c, net.codes[0], False,
-                                  work.loop_max)
-        else:
-            loss = loss_grad(net, Xb[:n], yb[:n], c, work, False)
-        if finish_iteration(net, opt, progress, history, it, loss, False) >= 0:
-            return it
-        if epoch_ends(schedule, it):
-            _epoch_boundary(tr, data, n)
-    return -1
-
-
-@njit(**JIT)
-def train_two_layer_split(tr, data, idx, lens, it0):
-    """The same, each iteration split into blocks (``kernels.split``), run
-    over threads when ``tr.buffers.parallel``. A loop of its own, so that
-    only sessions that split compile the parallel kernels."""
-    net, opt, progress, history = tr.net, tr.optimizer, tr.progress, tr.history
-    objective, schedule = tr.objective, tr.schedule
+    Xb, yb, work, fused = tr.buffers.Xb, tr.buffers.yb, tr.buffers.work, tr.buffers.fused
     v = two_layer_views(tr)
+    W1, b1, W2, b2, dW1, db1, dW2, db2, h, dh, scores, dX, row_loss, col_acc = v
     for k in range(idx.shape[0]):
         it, n = it0 + k, lens[k]
-        loss, updated = split_iteration(tr, v, data, idx[k], n, batch_l2_factor(objective, n))
+        c = batch_l2_factor(objective, n)
+        updated = False
+        if split is not None:
+            loss, updated = split_iteration(tr, v, data, idx[k], n, c)
+        else:
+            gather(data.X, data.y, idx[k], n, Xb, yb)
+            if fused:
+                loss = two_layer_step(W1, b1, W2, b2, dW1, db1, dW2, db2, h, dh, scores, dX,
+                                      row_loss, col_acc, Xb[:n], yb[:n], c, net.codes[0], False,
+                                      work.loop_max)
+            else:
+                loss = loss_grad(net, Xb[:n], yb[:n], c, work, False)
         if finish_iteration(net, opt, progress, history, it, loss, updated) >= 0:
             return it
         if epoch_ends(schedule, it):

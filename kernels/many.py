@@ -5,8 +5,7 @@ model's iterations running serially in its thread (the loop of
 Each trainee owns its structures (its own shapes, optimizer, buffers and
 history); the data are shared and only read. A model's numbers do not depend
 on which thread runs it, nor on how many there are: it computes exactly what
-``loop.train`` (or, for a model that splits, ``loop.train_two_layer_split``)
-computes for it alone. The trainees come as one typed list of
+``loop.train`` computes for it alone. The trainees come as one typed list of
 ``loop.Trainee``: a typed list compiles its helpers once per item type, so
 one list of these costs one compilation where a list per structure cost seven.
 """
@@ -14,7 +13,7 @@ import numpy as np
 from numba import njit, prange
 
 from .config import JIT
-from .loop import train, train_two_layer_split
+from .loop import train
 
 
 @njit(parallel=True, **JIT)
@@ -42,5 +41,5 @@ def _train_one(tr, data, idx, lens, it0):
     """One trainee's iterations, split (its blocks one after the other: the
     threads run models here) or not, as the model would train alone."""
     if tr.buffers.split:
-        return train_two_layer_split(tr, data, idx, lens, it0)
-    return train(tr, data, idx, lens, it0)
+        return train(tr, data, idx, lens, it0, True)
+    return train(tr, data, idx, lens, it0, None)

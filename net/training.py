@@ -114,14 +114,11 @@ class Session:
                  schedule=L.Schedule(0, 1.0, 1), num_iters, keep_best=False):
         n_epochs = num_iters // schedule.epoch_len + 1 if schedule.epoch_len else 0
         best = net.theta.copy() if keep_best else net.theta[:0].copy()
-        two_layer = len(net.w_off) == 2 and not net.residual.any()
-        buf = L.buffers_struct(net.sizes, net.theta.dtype, batch_rows, best,
-                               config.GEMM_LOOP_MAX, split_ok=two_layer)
+        buf = L.buffers_struct(net, batch_rows, best, config.GEMM_LOOP_MAX)
         self.trainee = L.Trainee(net, L.Objective(float(l2_factor), bool(per_row)),
                                  optimizer.state, optimizer.progress, schedule, buf,
                                  L.history_struct(num_iters, n_epochs))
         self.data = data
-        self.loop = L.train_two_layer_split if buf.split else L.train
         self.split = buf.split
         self.keep_best = keep_best
         self._remembered = False
@@ -204,7 +201,7 @@ def run(s, draw, start, stop, *, callback=None, callback_every=0, verbose=False,
     it = start
 
     def step(parallel):
-        return s.loop(s.parallel(parallel), s.data, idx, lens, it)
+        return L.train(s.parallel(parallel), s.data, idx, lens, it, True if s.split else None)
 
     try:
         while it < stop:

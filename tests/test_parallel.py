@@ -159,7 +159,7 @@ def test_a_cache_written_with_one_thread_count_loads_with_another_in_any_order(t
     # processes): a cached serial loop calls the split one (Numba #8578's
     # pattern, which crashed before Numba 0.68).
     for kernel in ("many.train_models", "split._rows_region", "split._features_region",
-                   "loop.train_two_layer_split"):
+                   "loop.train"):
         assert [p for p in (tmp_path / "cache").rglob(f"{kernel}-*.nbi")], kernel
 
 

@@ -1,7 +1,7 @@
 """fusednet: fused Numba kernels and a drop-in trainer for small
 fully-connected nets on the CPU.
 
-    from fusednet import TwoLayerNet, MLP, MLPClassifier, search, find_best_net
+    from fusednet import TwoLayerNet, MLP, MLPClassifier, MLPRegressor, search, find_best_net
     from fusednet import kernels          # the fused kernels
     from fusednet.kernels import reference  # the same functions in plain NumPy
 
@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 __all__ = [
     "MLP",
     "MLPClassifier",
+    "MLPRegressor",
     "TrainingDiverged",
     "TrainingInterrupted",
     "TwoLayerNet",

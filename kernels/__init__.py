@@ -15,17 +15,22 @@ from .affine import (
     affine_relu_backward,
     affine_relu_forward,
 )
+from .heads import CODES as HEADS
+from .losses import logistic_loss, squared_loss
 from .softmax import softmax_loss
 from .two_layer import TwoLayerWorkspace, two_layer_loss
 
 __all__ = [
     "ACTIVATIONS",
+    "HEADS",
     "TwoLayerWorkspace",
     "affine_act_backward",
     "affine_act_forward",
     "affine_forward",
     "affine_relu_backward",
     "affine_relu_forward",
+    "logistic_loss",
     "softmax_loss",
+    "squared_loss",
     "two_layer_loss",
 ]

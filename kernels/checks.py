@@ -303,8 +303,7 @@ def check_arguments(table, values):
     out = {}
     for name, rule in table.items():
         value = values[name]
-        rule = dict(rule)
-        if rule.pop("optional", False) and value is None:
+        if value is None and rule.get("optional"):
             out[name] = None
         elif rule.get("bool"):
             out[name] = check_bool(name, value)
@@ -315,5 +314,6 @@ def check_arguments(table, values):
                 raise TypeError(f"{name} must be callable or None, got {type(value).__name__}")
             out[name] = value
         else:
-            out[name] = check_number(name, value, **rule)
+            out[name] = check_number(name, value,
+                                     **{k: v for k, v in rule.items() if k != "optional"})
     return out

@@ -19,10 +19,15 @@ from .exp import exp_nonpositive
 
 @njit(**JIT)
 def gather(X, y, idx, n, Xb, yb):
-    """The minibatch: rows ``idx[:n]`` of X (N, D) and y (N,) into Xb and yb."""
+    """The minibatch: rows ``idx[:n]`` of X (N, D) and y (N,) or (N, C)
+    into Xb and yb."""
     for i in range(n):
         r = idx[i]
-        yb[i] = y[r]
+        if y.ndim == 1:
+            yb[i] = y[r]
+        else:
+            for k in range(y.shape[1]):
+                yb[i, k] = y[r, k]
         for j in range(X.shape[1]):
             Xb[i, j] = X[r, j]
 

@@ -27,7 +27,7 @@ from numba import njit
 from .checks import _first_nonfinite
 from .config import JIT
 from .epilogues import gather
-from .mlp import Net, Scratch, bias, count_correct, layer_rows, loss_grad, scratch, weight
+from .mlp import Net, Scratch, bias, layer_rows, loss_grad, score, scratch, weight
 from .optim import Optimizer, update
 from .split import split_iteration, splits
 from .two_layer import TwoLayer, two_layer_step
@@ -62,8 +62,8 @@ class Progress(NamedTuple):
 
 class Schedule(NamedTuple):
     """At iterations with ``it % epoch_len == 0`` (never when epoch_len is 0)
-    the minibatch's train accuracy (after its update) and the validation
-    accuracy are recorded and, every ``decay_every``-th such epoch, the
+    the minibatch's train score (after its update) and the validation
+    score (``mlp.score``: accuracy, R^2 for a squared-error head) are recorded and, every ``decay_every``-th such epoch, the
     learning rate is multiplied by ``decay``."""
     epoch_len: int
     decay: float
@@ -71,8 +71,9 @@ class Schedule(NamedTuple):
 
 
 class Data(NamedTuple):
-    """X (N, D) and y (N,) to draw minibatches from; X_val (V, D), y_val (V,)
-    for the validation accuracy (V may be 0 when epoch_len is 0)."""
+    """X (N, D) and y (N,) labels or (N, C) targets (as the net's head
+    takes) to draw minibatches from; X_val (V, D), y_val likewise, for the
+    validation score (V may be 0 when epoch_len is 0)."""
     X: np.ndarray
     y: np.ndarray
     X_val: np.ndarray
@@ -82,7 +83,7 @@ class Data(NamedTuple):
 class Buffers(NamedTuple):
     """Scratch for batches of up to B rows, made once per training call.
 
-    Xb (B, D), yb (B,): the gathered minibatch; work: the forward and
+    Xb (B, D), yb (B,) or (B, C): the gathered minibatch; work: the forward and
     backward scratch (``kernels.mlp.Scratch``, no input gradient); best (P,)
     theta at the best validation accuracy, or (0,) to keep none; fused: the
     net has two layers and no skips (the fused two-layer kernel trains it);
@@ -124,16 +125,17 @@ def progress_struct(lr):
                     np.zeros(1, np.int64))
 
 
-def buffers_struct(net, batch_rows, best, loop_max):
-    """:class:`Buffers` for ``net`` (a :class:`~kernels.mlp.Net`) and batches
-    of up to ``batch_rows`` rows; ``best`` is the (P,) array for the best
+def buffers_struct(net, y, batch_rows, best, loop_max):
+    """:class:`Buffers` for ``net`` (a :class:`~kernels.mlp.Net`), batches
+    of up to ``batch_rows`` rows of ``y``'s kind (labels or targets); ``best`` is the (P,) array for the best
     parameters, or an empty one. A fused net large enough (``split.splits``)
     runs its iterations in blocks; ``parallel`` starts False (the driver
     sets it for each chunk)."""
     sizes, dtype = net.sizes, net.theta.dtype
     fused = len(net.w_off) == 2 and not net.residual.any()
     split, blocks = splits(batch_rows, sizes) if fused else (False, 0)
-    return Buffers(np.empty((batch_rows, int(sizes[0])), dtype), np.empty(batch_rows, np.intp),
+    return Buffers(np.empty((batch_rows, int(sizes[0])), dtype),
+                   np.empty((batch_rows,) + y.shape[1:], y.dtype),
                    scratch(sizes, dtype, batch_rows, loop_max), best, bool(fused), bool(split),
                    False, np.zeros(blocks))
 
@@ -189,11 +191,11 @@ def epoch_ends(schedule, it):
 @njit(**JIT)
 def _epoch_boundary(tr, data, n):
     """Record the minibatch's (first n rows of the buffers) and the
-    validation accuracy, keep the best parameters, and decay the rate."""
+    validation score, keep the best parameters, and decay the rate."""
     net, progress, buf, hist = tr.net, tr.progress, tr.buffers, tr.history
     e = progress.epochs[0]
-    hist.train_acc[e] = count_correct(net, buf.Xb[:n], buf.yb[:n], buf.work) / n
-    val = count_correct(net, data.X_val, data.y_val, buf.work) / max(data.X_val.shape[0], 1)
+    hist.train_acc[e] = score(net, buf.Xb[:n], buf.yb[:n], buf.work)
+    val = score(net, data.X_val, data.y_val, buf.work)
     hist.val_acc[e] = val
     if val > progress.best_val[0]:
         progress.best_val[0] = val
@@ -246,8 +248,8 @@ def train(tr, data, idx, lens, it0, split):
             gather(data.X, data.y, idx[k], n, Xb, yb)
             if fused:
                 loss = two_layer_step(W1, b1, W2, b2, dW1, db1, dW2, db2, h, dh, scores, dX,
-                                      row_loss, col_acc, Xb[:n], yb[:n], c, net.codes[0], False,
-                                      work.loop_max)
+                                      row_loss, col_acc, Xb[:n], yb[:n], c, net.codes[0], net.head,
+                                      False, work.loop_max)
             else:
                 loss = loss_grad(net, Xb[:n], yb[:n], c, work, False)
         if finish_iteration(net, opt, progress, history, it, loss, updated) >= 0:

@@ -8,8 +8,9 @@ after it, so every layer lives in one buffer that the optimizer updates in a
 single pass. Activations and deltas of layer l are views into flat buffers
 too (``N * sum(widths before l)`` onwards), so any depth compiles once.
 
-Loss = mean softmax cross-entropy + 0.5 c sum_l |W_l|^2 (c = 2 reg or reg).
-Backward, from dS = (softmax - onehot) / N:
+Loss = the head's mean loss (``kernels.heads``: softmax cross-entropy,
+logistic cross-entropy or squared error) + 0.5 c sum_l |W_l|^2 (c = 2 reg
+or reg). Backward, from the head's dS (softmax: (softmax - onehot) / N):
   dW_l = a_{l-1}^T d_l,  db_l = sum_rows d_l,
   d_{l-1} = (d_l W_l^T [+ d_l]) * act'_{l-1}(a_{l-1})  (mask and bias sum fused),
   dX = d_0 W_0^T [+ d_0].
@@ -21,7 +22,8 @@ from numba import njit
 
 from .activations import IDENTITY
 from .config import JIT
-from .epilogues import add_into, bias_act, grad_colsum, l2_fold, softmax_xent
+from .epilogues import add_into, bias_act, grad_colsum, l2_fold
+from .heads import SQUARED, SQUARED_MEAN, head_loss, row_matches
 from .matmul import matmul
 
 
@@ -31,7 +33,7 @@ class Net(NamedTuple):
     theta, grad: (P,) parameters and their gradient, same layout; sizes
     (L+1,) widths; w_off (L,) where each W starts in theta; codes (L,)
     activation codes (the last IDENTITY); residual (L,) identity skip per
-    layer.
+    layer; head: the output head's code (``kernels.heads``).
     """
     theta: np.ndarray
     grad: np.ndarray
@@ -39,6 +41,7 @@ class Net(NamedTuple):
     w_off: np.ndarray
     codes: np.ndarray
     residual: np.ndarray
+    head: int
 
 
 class Scratch(NamedTuple):
@@ -70,8 +73,8 @@ def offsets(sizes):
 
 def scratch(sizes, dtype, rows, loop_max, need_dX=False):
     """A :class:`Scratch` for a net of widths ``sizes`` and up to ``rows`` rows."""
-    n = rows * int(np.sum(sizes[1:]))
-    return Scratch(np.empty(n, dtype), np.empty(n, dtype), np.empty(rows), np.empty(int(np.max(sizes))),
+    n = rows * int(sizes[1:].sum())
+    return Scratch(np.empty(n, dtype), np.empty(n, dtype), np.empty(rows), np.empty(int(sizes.max())),
                    np.empty((rows if need_dX else 0, int(sizes[0])), dtype), int(loop_max))
 
 
@@ -116,15 +119,15 @@ def forward(net, X, sc):
 
 @njit(**JIT)
 def loss_grad(net, X, y, c, sc, need_dX):
-    """Loss of (X, y) (n rows) and its gradient into ``net.grad``, with L2
-    factor ``c``; with ``need_dX`` also the input gradient into ``sc.dX[:n]``.
+    """Loss of (X, y) (n rows; y labels (n,) or targets (n, C), as the head
+    takes) and its gradient into ``net.grad``, with L2 factor ``c``; with ``need_dX`` also the input gradient into ``sc.dX[:n]``.
     The scores' block of ``sc.acts`` is left holding dscores.
     """
     n = X.shape[0]
     L = len(net.w_off)
     sizes, theta, grad = net.sizes, net.theta, net.grad
     scores = forward(net, X, sc)
-    loss = softmax_xent(scores, y, scores, sc.row_loss)
+    loss = head_loss(net.head, scores, y, scores, sc.row_loss)
     d = scores
     grad_colsum(d, d, IDENTITY, d, bias(grad, net, L - 1), sc.col_acc)
     for l in range(L - 1, -1, -1):
@@ -151,19 +154,53 @@ def loss_grad(net, X, y, c, sc, need_dX):
 
 
 @njit(**JIT)
-def count_correct(net, X, y, sc):
-    """How many rows of X the net labels as y, run as many rows at a time as
-    ``sc`` holds."""
+def score(net, X, y, sc):
+    """The net's score on (X, y), run as many rows at a time as ``sc`` holds:
+    the fraction of rows it gets right (``heads.row_matches``; 0 for no
+    rows), or for a squared-error head R^2, averaged over the outputs as
+    scikit-learn's ``r2_score`` does."""
+    if y.ndim == 2:
+        if net.head == SQUARED or net.head == SQUARED_MEAN:
+            return _r2(net, X, y, sc)
     chunk = sc.row_loss.shape[0]
     correct = 0
     for start in range(0, X.shape[0], chunk):
         stop = min(start + chunk, X.shape[0])
         scores = forward(net, X[start:stop], sc)
         for i in range(stop - start):
-            best = 0
-            for k in range(1, scores.shape[1]):
-                if scores[i, k] > scores[i, best]:
-                    best = k
-            if best == y[start + i]:
+            if row_matches(net.head, scores, i, y, start + i):
                 correct += 1
-    return correct
+    return correct / max(X.shape[0], 1)
+
+
+@njit(**JIT)
+def _r2(net, X, y, sc):
+    """Mean over outputs of 1 - sum (y - s)^2 / sum (y - mean y)^2 (an
+    output with constant targets scores 1 if predicted exactly, else 0, as
+    scikit-learn's ``force_finite``); 0 for no rows. Called once an epoch:
+    its three (C,) accumulators are allocated here."""
+    n, C = y.shape
+    if n == 0:
+        return 0.0
+    mean, res, tot = np.zeros(C), np.zeros(C), np.zeros(C)
+    for r in range(n):
+        for k in range(C):
+            mean[k] += y[r, k]
+    mean /= n
+    chunk = sc.row_loss.shape[0]
+    for start in range(0, n, chunk):
+        stop = min(start + chunk, n)
+        scores = forward(net, X[start:stop], sc)
+        for i in range(stop - start):
+            for k in range(C):
+                e = np.float64(y[start + i, k]) - scores[i, k]
+                d = np.float64(y[start + i, k]) - mean[k]
+                res[k] += e * e
+                tot[k] += d * d
+    total = 0.0
+    for k in range(C):
+        if tot[k] > 0:
+            total += 1.0 - res[k] / tot[k]
+        elif res[k] == 0:
+            total += 1.0
+    return total / C

@@ -72,6 +72,23 @@ def softmax_loss(scores, y):
     return float(loss), dscores
 
 
+def logistic_loss(scores, t):
+    """(loss, dscores) of the binary cross-entropy of sigmoid(scores) against
+    targets t (N, C) in [0, 1], summed over outputs and averaged over rows."""
+    N = scores.shape[0]
+    loss = (np.logaddexp(0, scores) - t * scores).sum() / N
+    with np.errstate(over="ignore"):
+        p = 1 / (1 + np.exp(-scores))
+    return float(loss), (p - t) / N
+
+
+def squared_loss(scores, t):
+    """(loss, dscores) of ``0.5 * sum((scores - t)**2) / N``, t (N, C)."""
+    r = scores - t
+    N = scores.shape[0]
+    return float(0.5 * np.sum(r * r) / N), r / N
+
+
 def two_layer_loss(W1, b1, W2, b2, X, y, reg=0.0, *, activation="relu", l2="full",
                    need_dX=False):
     """(loss, dW1, db1, dW2, db2[, dX]) of affine -> act -> affine -> softmax."""

@@ -5,8 +5,8 @@ BLAS (the driver sets it), the passes fused into the block that made their
 data, so they run on the core whose cache holds it:
 
   A, rows of the minibatch in an even number of blocks of at most ROWS:
-      gather the rows; h = act(X W1 + b1); s = h W2 + b2; each row's softmax
-      loss and dS = (softmax(s) - onehot(y)) / N; dH = dS W2^T
+      gather the rows; h = act(X W1 + b1); s = h W2 + b2; each row's head
+      loss and dS (softmax: (softmax(s) - onehot(y)) / N); dH = dS W2^T
   serial: the mean loss (return here if it is not finite), dW2 = h^T dS,
       db2, the mask dH *= act'(h) with db1 (column sums in row order)
   B, rows of W1 in a multiple of 4 blocks of at most FEATURES:
@@ -35,7 +35,8 @@ from numba import njit, prange
 from . import config
 from .activations import IDENTITY
 from .config import FEATURES, JIT, ROWS
-from .epilogues import bias_act, gather, grad_colsum, l2_fold, mean_loss, softmax_rows
+from .epilogues import bias_act, gather, grad_colsum, l2_fold, mean_loss
+from .heads import head_rows
 from .matmul import matmul
 from .optim import update_range
 
@@ -69,13 +70,14 @@ def _span(k, blocks, total):
 
 
 @njit(**JIT)
-def _rows_block(k, n, idx, data, v, code, Xb, yb, loop_max):
+def _rows_block(k, n, idx, data, v, code, head, Xb, yb, loop_max):
     """Region A's block k of the minibatch of n rows.
 
     k: the block; n: the minibatch's rows; idx (>= n,): their rows in data;
     data: the ``loop.Data``; v: the ``two_layer.TwoLayer`` views (its h,
     scores, dh and row_loss rows of this block are written); code: the
-    hidden activation; Xb (n, D), yb (n,): the minibatch buffers (this
+    hidden activation; head: the output head; Xb (n, D), yb (n,) or (n, C):
+    the minibatch buffers (this
     block's rows are written); loop_max: products at or below it run as loops.
     """
     i0, i1 = _span(k, row_blocks(n), n)
@@ -87,7 +89,7 @@ def _rows_block(k, n, idx, data, v, code, Xb, yb, loop_max):
     bias_act(hb, v.b1, code)
     matmul(hb, v.W2, sb, loop_max)
     bias_act(sb, v.b2, IDENTITY)
-    softmax_rows(sb, yb[i0:i1], sb, v.row_loss[i0:], 1.0 / n)
+    head_rows(head, sb, yb[i0:i1], sb, v.row_loss[i0:], 1.0 / n)
     matmul(sb, v.W2.T, v.dh[i0:i1], loop_max)
 
 
@@ -118,17 +120,17 @@ def _features_block(k, Xb, dh, v, c, opt, theta, grad, lr, t, l2_part, loop_max)
 
 
 @njit(parallel=True, **JIT)
-def _rows_region(n, idx, data, v, code, Xb, yb, loop_max, parallel):
+def _rows_region(n, idx, data, v, code, head, Xb, yb, loop_max, parallel):
     """Region A: every block of :func:`_rows_block`, over threads when
     ``parallel``. (Numba's parallel regions find a named tuple only among
     their function's arguments, so the regions are functions of their own.)"""
     n_rows = row_blocks(n)
     if parallel:
         for k in prange(n_rows):
-            _rows_block(np.int64(k), n, idx, data, v, code, Xb, yb, loop_max)
+            _rows_block(np.int64(k), n, idx, data, v, code, head, Xb, yb, loop_max)
     else:
         for k in range(n_rows):
-            _rows_block(k, n, idx, data, v, code, Xb, yb, loop_max)
+            _rows_block(k, n, idx, data, v, code, head, Xb, yb, loop_max)
 
 
 @njit(parallel=True, **JIT)
@@ -159,7 +161,7 @@ def split_iteration(tr, v, data, idx, n, c):
     Xb, yb = buf.Xb[:n], buf.yb[:n]
     code = tr.net.codes[0]
     loop_max = buf.work.loop_max
-    _rows_region(n, idx, data, v, code, Xb, yb, loop_max, buf.parallel)
+    _rows_region(n, idx, data, v, code, tr.net.head, Xb, yb, loop_max, buf.parallel)
     loss = mean_loss(v.row_loss, n)
     if not np.isfinite(loss):
         return loss, False

@@ -1,4 +1,4 @@
-"""The whole two-layer step, affine -> act -> affine -> softmax loss, fused.
+"""The whole two-layer step, affine -> act -> affine -> head loss, fused.
 
 One compiled call computes the loss and every gradient:
 
@@ -6,6 +6,7 @@ One compiled call computes the loss and every gradient:
     s  = h W2 + b2                 (N, C)
     L  = mean_i(logsumexp(s_i) - s_i[y_i]) + 0.5 c (|W1|^2 + |W2|^2)
     dS = (softmax(s) - onehot(y)) / N       written over s, same pass as L
+         (or another head's loss and dS, ``kernels.heads``)
     dW2 = h^T dS + c W2,  db2 = sum_rows dS
     dH  = (dS W2^T) * act'(h),  db1 = sum_rows dH      mask and bias sum in one pass
     dW1 = X^T dH + c W1,  dX = dH W1^T (optional)
@@ -22,7 +23,8 @@ from . import config
 from .activations import IDENTITY, activation_code
 from .checks import as_bias, as_input, as_labels, float_dtype, l2_factor
 from .config import JIT
-from .epilogues import bias_act, grad_colsum, l2_fold, softmax_xent
+from .epilogues import bias_act, grad_colsum, l2_fold
+from .heads import SOFTMAX, head_loss
 from .matmul import matmul
 from .workspace import TwoLayerWorkspace, checked_buffers
 
@@ -57,20 +59,20 @@ def _two_layer_loss(v, X, y, c, code, need_dX, loop_max):
     """The loss of (X, y) and every gradient into ``v`` (a :class:`TwoLayer`),
     L2 factor ``c``, hidden activation ``code``; dX too when ``need_dX``."""
     return two_layer_step(v.W1, v.b1, v.W2, v.b2, v.dW1, v.db1, v.dW2, v.db2, v.h, v.dh,
-                          v.scores, v.dX, v.row_loss, v.col_acc, X, y, c, code, need_dX,
-                          loop_max)
+                          v.scores, v.dX, v.row_loss, v.col_acc, X, y, c, code, SOFTMAX,
+                          need_dX, loop_max)
 
 
 @njit(**JIT)
 def two_layer_step(W1, b1, W2, b2, dW1, db1, dW2, db2, h, dh, scores, dX, row_loss, col_acc,
-                   X, y, c, code, need_dX, loop_max):
+                   X, y, c, code, head, need_dX, loop_max):
     """:func:`_two_layer_loss` on the fields of a :class:`TwoLayer` (W1 ...
     col_acc, in its order and with its meanings), for the training loop: it
     unpacks them once a chunk and calls this every iteration, because each
     read of a field of a structure of arrays costs Numba a reference-count
     pair per iteration (the toy step took 2.9 us through the structure, 2.4
-    this way). X (N, D), y (N,): the batch; c: the L2 factor; code: the
-    hidden activation; need_dX: also dX; loop_max: products at or below it
+    this way). X (N, D), y (N,) or (N, C): the batch; c: the L2 factor;
+    code: the hidden activation; head: the output head; need_dX: also dX; loop_max: products at or below it
     run as loops."""
     N = X.shape[0]
     h = h[:N]
@@ -80,7 +82,7 @@ def two_layer_step(W1, b1, W2, b2, dW1, db1, dW2, db2, h, dh, scores, dX, row_lo
     bias_act(h, b1, code)
     matmul(h, W2, s, loop_max)
     bias_act(s, b2, IDENTITY)
-    loss = softmax_xent(s, y, s, row_loss)
+    loss = head_loss(head, s, y, s, row_loss)
     ds = s
     matmul(h.T, ds, dW2, loop_max)
     grad_colsum(ds, ds, IDENTITY, ds, db2, col_acc)

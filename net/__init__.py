@@ -20,9 +20,9 @@ from .training import TrainingDiverged, TrainingInterrupted
 
 def __getattr__(name):
     # scikit-learn is an optional dependency: import the estimator on first use.
-    if name == "MLPClassifier":
-        from .estimator import MLPClassifier
-        return MLPClassifier
+    if name in ("MLPClassifier", "MLPRegressor"):
+        from . import estimator
+        return getattr(estimator, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -31,6 +31,7 @@ from .two_layer_net import TwoLayerNet
 __all__ = [
     "MLP",
     "MLPClassifier",
+    "MLPRegressor",
     "TrainingDiverged",
     "TrainingInterrupted",
     "TwoLayerNet",

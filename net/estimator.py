@@ -1,43 +1,61 @@
-"""``MLPClassifier``: a scikit-learn estimator over the compiled training loop.
+"""``MLPClassifier`` and ``MLPRegressor``: scikit-learn estimators over the
+compiled training loop.
 
-Constructor parameters keep ``sklearn.neural_network.MLPClassifier``'s names
-and meanings: ``alpha`` is ``0.5 * alpha * sum(W**2) / n_batch``,
-``batch_size='auto'`` is ``min(200, n)``, shuffled epochs without
-replacement, ``tol`` / ``n_iter_no_change`` stopping on the training loss or,
-with ``early_stopping``, on the accuracy of a ``validation_fraction`` split;
-solvers 'sgd' (momentum, Nesterov, 'constant' / 'invscaling' / 'adaptive'
-learning rates) and 'adam' (scikit-learn's form). Weights start Glorot-uniform
-as scikit-learn's do. One difference: every problem uses a softmax output,
-also with two classes (scikit-learn uses one logistic unit there), so
-``coefs_[-1]`` has ``n_classes`` columns.
+Constructor parameters keep ``sklearn.neural_network``'s names and meanings:
+``alpha`` is ``0.5 * alpha * sum(W**2) / n_batch``, ``batch_size='auto'`` is
+``min(200, n)``, shuffled epochs without replacement, ``tol`` /
+``n_iter_no_change`` stopping on the training loss or, with
+``early_stopping``, on the score of a ``validation_fraction`` split (accuracy,
+or R^2 for the regressor); solvers 'sgd' (momentum, Nesterov, 'constant' /
+'invscaling' / 'adaptive' learning rates) and 'adam' (scikit-learn's form).
+Weights start Glorot-uniform from the estimator's random state, drawn as
+scikit-learn draws them.
+
+The outputs are scikit-learn's (``out_activation_``): a softmax over the
+classes of a multiclass problem, one logistic unit for two classes, one
+logistic unit per label of an indicator matrix (multilabel), identity
+outputs for the regressor (squared error, reported as scikit-learn reports
+it: averaged over the outputs). ``coefs_`` and ``intercepts_`` are the
+model's own arrays (views of its flat parameters): changing one in place
+changes the model, and a list entry replaced by a new array is copied in at
+the next call, as scikit-learn's attributes work.
 """
 import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import r2_score
 from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import LabelEncoder
+from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
-from sklearn.utils.multiclass import check_classification_targets, unique_labels
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.multiclass import (_check_partial_fit_first_call, type_of_target,
+                                      unique_labels)
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from ..kernels import loop
 from . import sampling, schedules, training
-from .mlp import MLP
+from .mlp import MLP, _sigmoid
 
 _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
 
+#: scikit-learn's message for weights that stopped being finite, kept so that
+#: code matching it keeps working.
+NON_FINITE = ("Solver produced non-finite parameter weights. The input data may contain large "
+              "values and need to be preprocessed.")
 
-class MLPClassifier(ClassifierMixin, BaseEstimator):
-    """Multi-layer perceptron classifier, trained by fused Numba kernels.
 
-    See ``sklearn.neural_network.MLPClassifier`` for the parameters; 'lbfgs'
-    is not offered (it is not a minibatch method). ``max_fun`` is accepted
-    for compatibility and unused.
-    """
+class EstimatorDiverged(training.TrainingDiverged, ValueError):
+    """Training diverged (a ``TrainingDiverged``) inside ``fit``; also a
+    ValueError, which scikit-learn raises for non-finite weights."""
+
+
+class _BaseMLP(BaseEstimator):
+    """What the classifier and the regressor share: parameters, the model,
+    the epoch loop and the fitted attributes."""
 
     # scikit-learn's own constraints for these names, checked by its
     # validation at fit and partial_fit (InvalidParameterError, a ValueError
@@ -69,12 +87,10 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         "max_fun": [Interval(Integral, 1, None, closed="left")],
     }
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
-                 alpha=0.0001, batch_size="auto", learning_rate="constant",
-                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
-                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000):
+    def __init__(self, hidden_layer_sizes, activation, *, solver, alpha, batch_size,
+                 learning_rate, learning_rate_init, power_t, max_iter, shuffle, random_state,
+                 tol, verbose, warm_start, momentum, nesterovs_momentum, early_stopping,
+                 validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, max_fun):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -109,57 +125,75 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
 
     # -- fitting ----------------------------------------------------------------------
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
-        """Train on X (n_samples, n_features) and labels y; returns self."""
-        return self._fit(X, y, incremental=False)
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, classes=None):
-        """One epoch over (X, y); ``classes`` is required on the first call."""
-        if not hasattr(self, "classes_") or getattr(self, "_model", None) is None:
-            if classes is None:
-                raise ValueError("classes must be passed on the first call to partial_fit")
-            self._label_encoder = LabelEncoder().fit(classes)
-            self.classes_ = self._label_encoder.classes_
-        elif classes is not None and not np.array_equal(unique_labels(classes), self.classes_):
-            raise ValueError(f"classes={classes!r} is not the same as on the first call "
-                             f"({self.classes_!r})")
-        return self._fit(X, y, incremental=True)
-
     def _fit(self, X, y, incremental):
         hidden = self._hidden_sizes()
-        first = not (incremental or self.warm_start) or getattr(self, "_model", None) is None
-        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), reset=first,
-                             y_numeric=False, multi_output=False)
-        check_classification_targets(y)
-        if first and not incremental:
-            self._label_encoder = LabelEncoder().fit(y)
-            self.classes_ = self._label_encoder.classes_
-        unknown = np.setdiff1d(np.unique(y), self.classes_)
-        if unknown.size:
-            raise ValueError(f"y holds labels {unknown!r} not seen in classes_ {self.classes_!r}")
-        if len(self.classes_) < 2:
-            raise ValueError("MLPClassifier needs samples of at least 2 classes in the data, "
-                             f"but the data contains only one class: {self.classes_[0]!r}")
-        y_enc = self._label_encoder.transform(y).astype(np.intp)
-        if first:
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        first = not hasattr(self, "coefs_") or not (incremental or self.warm_start)
+        X, targets, strata = self._validate_input(X, y, incremental, reset=first)
+        if first or not hasattr(self, "_random_state"):
+            # Kept across partial_fit calls: their shuffles continue one stream.
             self._random_state = check_random_state(self.random_state)
-            self._init_model(X.shape[1], hidden, len(self.classes_), X.dtype)
-        elif self._model.dtype != X.dtype:
-            X = X.astype(self._model.dtype)
-        self._train(X, y_enc, incremental)
+        if first:
+            self._init_model(X.shape[1], hidden, X.dtype)
+        else:
+            self._adopt_attributes(X.dtype)
+            X = X.astype(self._model.dtype, copy=False)
+            targets = targets.astype(self._model.dtype, copy=False) if targets.ndim == 2 else targets
+        self._train(X, targets, strata, incremental)
         return self
 
-    def _init_model(self, n_features, hidden, n_classes, dtype):
-        sizes = [n_features] + hidden + [n_classes]
-        self._model = MLP(sizes, _ACTIVATIONS[self.activation], weight_scale=0.0, dtype=dtype)
+    def _init_model(self, n_features, hidden, dtype):
+        sizes = [n_features] + hidden + [self.n_outputs_]
+        self._model = MLP(sizes, _ACTIVATIONS[self.activation], weight_scale=0.0, dtype=dtype,
+                          head=self._head)
         rs = self._random_state
         factor = 2.0 if self.activation == "logistic" else 6.0
         for l, (fi, fo) in enumerate(zip(sizes[:-1], sizes[1:])):
             bound = np.sqrt(factor / (fi + fo))
             self._model.params[f"W{l + 1}"][...] = rs.uniform(-bound, bound, (fi, fo))
             self._model.params[f"b{l + 1}"][...] = rs.uniform(-bound, bound, fo)
+        self._link_attributes()
+        self._optimizer = None
+        self.n_layers_ = len(sizes)
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.loss_curve_ = []
+        self._no_improvement_count = 0
+        self.best_loss_ = None if self.early_stopping else np.inf
+        self.validation_scores_ = [] if self.early_stopping else None
+        self.best_validation_score_ = -np.inf if self.early_stopping else None
+
+    def _link_attributes(self):
+        """``coefs_`` and ``intercepts_`` as views of the model's parameters."""
+        L = len(self._model.layer_sizes) - 1
+        self.coefs_ = [self._model.params[f"W{l + 1}"] for l in range(L)]
+        self.intercepts_ = [self._model.params[f"b{l + 1}"] for l in range(L)]
+
+    def _adopt_attributes(self, dtype):
+        """Continue from ``coefs_`` and ``intercepts_`` as they are now: the
+        model's own views, arrays put in their place, or (no model yet)
+        arrays set by hand, as scikit-learn's worked example does."""
+        coefs, intercepts = list(self.coefs_), list(self.intercepts_)
+        sizes = [np.shape(coefs[0])[0]] + [np.shape(c)[1] for c in coefs]
+        if getattr(self, "_model", None) is None or list(self._model.layer_sizes) != sizes:
+            self._model = MLP(sizes, _ACTIVATIONS[self.activation], weight_scale=0.0,
+                              dtype=dtype, head=self._head)
+            self._optimizer = None
+        for l, (W, b) in enumerate(zip(coefs, intercepts)):
+            self._model.params[f"W{l + 1}"][...] = W
+            self._model.params[f"b{l + 1}"][...] = np.reshape(b, -1)
+        self._link_attributes()
+        self.n_layers_ = len(sizes)
+        for name, value in (("n_iter_", 0), ("t_", 0), ("loss_curve_", []),
+                            ("_no_improvement_count", 0), ("best_loss_", np.inf),
+                            ("validation_scores_", None), ("best_validation_score_", None)):
+            if not hasattr(self, name):
+                setattr(self, name, value)
+
+    def _optimizer_for(self):
+        """The optimizer, kept across ``partial_fit`` and warm-started calls:
+        the rule's state, the learning rate and the step count."""
         if self.solver == "sgd":
             rule = "nesterov" if self.nesterovs_momentum and self.momentum > 0 else "sgd_momentum"
             cfg = {"momentum": self.momentum}
@@ -169,40 +203,36 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             rule = "adam_folded"
             cfg = {"beta1": self.beta_1, "beta2": self.beta_2, "epsilon": self.epsilon}
             schedule = schedules.Constant()
-        # Kept across partial_fit calls: the rule's state, the learning rate and step count.
-        self._optimizer = training.Optimizer(rule, cfg, self.learning_rate_init,
-                                             self._model.packed().theta, schedule)
-        self.n_layers_ = len(sizes)
-        self.n_outputs_ = n_classes
-        self.out_activation_ = "softmax"
-        self.n_iter_ = 0
-        self.t_ = 0
-        self.loss_curve_ = []
-        self._no_improvement_count = 0
-        self.best_loss_ = np.inf
-        self.validation_scores_ = [] if self.early_stopping else None
-        self.best_validation_score_ = -np.inf if self.early_stopping else None
+        return training.Optimizer(rule, cfg, self.learning_rate_init, self._model.packed().theta,
+                                  schedule)
 
-    def _train(self, X, y, incremental):
+    def _train(self, X, y, strata, incremental):
+        """Epochs over (X, y) (``y`` as the model takes it); ``strata``
+        stratifies the early-stopping split (or None)."""
         model = self._model
+        if self._optimizer is None or not incremental:
+            self._optimizer = self._optimizer_for()
         rs = self._random_state
         early = self.early_stopping and not incremental
         X_val = y_val = None
         if early:
-            X, X_val, y, y_val = train_test_split(
-                X, y, random_state=rs, test_size=self.validation_fraction,
-                stratify=y if np.bincount(y).min() >= 2 else None)
-        X = np.ascontiguousarray(X)
+            X, X_val, y, y_val = train_test_split(X, y, random_state=rs,
+                                                  test_size=self.validation_fraction,
+                                                  stratify=strata)
+            if X_val.shape[0] < 2:
+                raise ValueError("The validation set is too small. Increase "
+                                 "'validation_fraction' or the size of your dataset.")
+        X, y = np.ascontiguousarray(X), np.ascontiguousarray(y)
         n = X.shape[0]
         B = min(200, n) if self.batch_size == "auto" else min(int(self.batch_size), n)
         if self.batch_size != "auto" and self.batch_size > n:
             warnings.warn("Got `batch_size` less than 1 or larger than sample size. "
                           "It is going to be clipped", UserWarning)
-        no_val = (np.empty((0, X.shape[1]), model.dtype), np.empty(0, np.intp))
         batches = sampling.Ordered(n, B)
+        self.n_iter_ = 0  # epochs of this call, as scikit-learn counts them (t_ adds up)
         # An epoch evaluates nothing in the loop (no schedule): scikit-learn
         # scores the validation split itself, below, once per epoch.
-        s = training.Session(model.packed(), loop.Data(X, y, *no_val), batch_rows=B,
+        s = training.Session(model.packed(), loop.Data(X, y, X[:0], y[:0]), batch_rows=B,
                              optimizer=self._optimizer, l2_factor=float(self.alpha),
                              per_row=True, num_iters=batches.epoch_len, keep_best=early)
         for _ in range(1 if incremental else self.max_iter):
@@ -210,9 +240,17 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             try:
                 training.run(s, batches.draw, 0, batches.epoch_len)
             except training.TrainingDiverged as exc:
-                raise training.TrainingDiverged(
-                    f"epoch {self.n_iter_ + 1}: {exc} (try a smaller learning_rate_init)",
-                    {"loss_curve": list(self.loss_curve_)}, exc.iteration) from None
+                if early:
+                    # scikit-learn scores a diverged epoch NaN and keeps the
+                    # best epoch's weights; it stops here, the rest lost anyway.
+                    self.validation_scores_.append(float("nan"))
+                    warnings.warn(f"epoch {self.n_iter_ + 1}: {exc}; the weights of the best "
+                                  "validation score are kept", ConvergenceWarning)
+                    break
+                raise EstimatorDiverged(
+                    f"{NON_FINITE} (epoch {self.n_iter_ + 1}: {exc}; try a smaller "
+                    "learning_rate_init)", {"loss_curve": list(self.loss_curve_)},
+                    exc.iteration) from None
             self.n_iter_ += 1
             self.loss_ = float(np.dot(s.history(batches.epoch_len)["loss_history"],
                                       batches.lens) / n)
@@ -221,8 +259,10 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             if self.verbose:
                 print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
             if early:
-                score = float(np.mean(model.predict(X_val) == y_val))
+                score = self._validation_score(X_val, y_val)
                 self.validation_scores_.append(score)
+                if self.verbose:
+                    print(f"Validation score: {score:f}")
                 if score < self.best_validation_score_ + self.tol:
                     self._no_improvement_count += 1
                 else:
@@ -249,44 +289,218 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                               "and the optimization hasn't converged yet.", ConvergenceWarning)
         s.restore_best()
 
-    # -- fitted attributes and prediction -------------------------------------------------
+    def _check_solver(self):
+        """partial_fit exists for the stochastic solvers only (an
+        AttributeError otherwise, so ``hasattr`` says so), as scikit-learn's."""
+        if self.solver not in ("sgd", "adam"):
+            raise AttributeError(f"partial_fit is only available for stochastic optimizers. "
+                                 f"{self.solver} is not stochastic.")
+        return True
 
-    @property
-    def coefs_(self):
-        check_is_fitted(self, "_model")
-        L = len(self._model.layer_sizes) - 1
-        return [self._model.params[f"W{l + 1}"].copy() for l in range(L)]
-
-    @property
-    def intercepts_(self):
-        check_is_fitted(self, "_model")
-        L = len(self._model.layer_sizes) - 1
-        return [self._model.params[f"b{l + 1}"].copy() for l in range(L)]
+    # -- prediction -------------------------------------------------------------------------
 
     def _checked(self, X):
-        check_is_fitted(self, "_model")
+        check_is_fitted(self, "coefs_")
+        if getattr(self, "_model", None) is None or any(
+                a is not b for a, b in zip(self.coefs_ + self.intercepts_, self._views())):
+            self._adopt_attributes(np.asarray(self.coefs_[0]).dtype)
         X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
         return X.astype(self._model.dtype, copy=False)
 
-    def predict_proba(self, X):
-        """Class probabilities (n_samples, n_classes), columns in ``classes_`` order."""
-        X = self._checked(X)  # first: it raises NotFittedError before fit
-        return self._model.predict_proba(X)
+    def _views(self):
+        L = len(self._model.layer_sizes) - 1
+        return ([self._model.params[f"W{l + 1}"] for l in range(L)]
+                + [self._model.params[f"b{l + 1}"] for l in range(L)])
 
-    def predict_log_proba(self, X):
-        """Log of :meth:`predict_proba`, computed from the scores without underflow."""
-        X = self._checked(X)
-        s = self._model.scores(X)
-        s -= s.max(axis=1, keepdims=True)
-        return s - np.log(np.exp(s).sum(axis=1, keepdims=True))
-
-    def predict(self, X):
-        """Labels (n_samples,) from ``classes_``."""
-        X = self._checked(X)
-        best = np.argmax(self._model.scores(X), axis=1)
-        return self.classes_[best]
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if getattr(self, "_model", None) is not None and hasattr(self, "coefs_"):
+            self._link_attributes()  # the pickled lists are copies; views again
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = False
         return tags
+
+
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    """Multi-layer perceptron classifier, trained by fused Numba kernels.
+
+    See ``sklearn.neural_network.MLPClassifier`` for the parameters; 'lbfgs'
+    is not offered (it is not a minibatch method). ``max_fun`` is accepted
+    for compatibility and unused. ``y`` holds labels of two or more classes
+    (softmax over them; one logistic unit for two), or a label indicator
+    matrix (multilabel: a logistic unit per label; ``predict`` returns the
+    indicator matrix, ``predict_proba`` each label's probability).
+    """
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000):
+        super().__init__(
+            hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
+            learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t,
+            max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol,
+            verbose=verbose, warm_start=warm_start, momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
+            epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Train on X (n_samples, n_features) and labels y (or an indicator
+        matrix); returns self."""
+        return self._fit(X, y, incremental=False)
+
+    @available_if(lambda est: est._check_solver())
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None):
+        """One epoch over (X, y); ``classes`` is required on the first call
+        (not for an indicator matrix)."""
+        if _check_partial_fit_first_call(self, classes):
+            self._label_binarizer = LabelBinarizer()
+            if type_of_target(y).startswith("multilabel"):
+                self._label_binarizer.fit(y)
+            else:
+                self._label_binarizer.fit(classes)
+        return self._fit(X, y, incremental=True)
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(self, X, y, multi_output=True, dtype=(np.float64, np.float32),
+                             reset=reset)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if not hasattr(self, "classes_") or not (self.warm_start or incremental):
+            self._label_binarizer = LabelBinarizer().fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            classes = unique_labels(y)
+            if self.warm_start:
+                if set(classes) != set(self.classes_):
+                    raise ValueError("warm_start can only be used where `y` has the same classes "
+                                     f"as in the previous call to fit. Previously got "
+                                     f"{self.classes_}, `y` has {classes}")
+            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+                raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has "
+                                 f"{self.classes_}. 'y' has {classes}.")
+        Y = self._label_binarizer.transform(y).astype(bool)
+        if self._label_binarizer.y_type_ == "multiclass":
+            self._head, self.out_activation_ = "softmax", "softmax"
+            targets = np.argmax(Y, axis=1).astype(np.intp)
+        else:
+            self._head, self.out_activation_ = "logistic", "logistic"
+            targets = np.asarray(Y, dtype=X.dtype)
+        self.n_outputs_ = Y.shape[1]
+        # The early-stopping split is stratified for one output (two
+        # classes) only, by the binarized labels, as scikit-learn's.
+        return X, targets, (Y if self.n_outputs_ == 1 else None)
+
+    def _validation_score(self, X_val, y_val):
+        """Accuracy on the validation split (y_val as the model takes it)."""
+        pred = self._model.predict(X_val)
+        if pred.ndim == 1 and y_val.ndim == 2:
+            pred = pred[:, None]
+        return float(np.mean(np.all(pred == y_val, axis=1) if y_val.ndim == 2 else pred == y_val))
+
+    def _probabilities(self, X):
+        s = self._model.scores(X)
+        if self.out_activation_ == "logistic":
+            return _sigmoid(s)
+        s -= s.max(axis=1, keepdims=True)
+        np.exp(s, out=s)
+        s /= s.sum(axis=1, keepdims=True)
+        return s
+
+    def predict_proba(self, X):
+        """Class probabilities (n_samples, n_classes), columns in ``classes_``
+        order; for an indicator matrix each label's probability."""
+        p = self._probabilities(self._checked(X))
+        return np.hstack([1 - p, p]) if p.shape[1] == 1 else p
+
+    def predict_log_proba(self, X):
+        """Log of :meth:`predict_proba`, computed from the scores without underflow."""
+        X = self._checked(X)  # first: it raises NotFittedError before fit
+        s = self._model.scores(X)
+        if self.out_activation_ == "logistic":
+            # log sigmoid(s) = -softplus(-s), log(1 - sigmoid(s)) = -softplus(s)
+            on, off = -np.logaddexp(0, -s), -np.logaddexp(0, s)
+            return np.hstack([off, on]) if s.shape[1] == 1 else on
+        s -= s.max(axis=1, keepdims=True)
+        return s - np.log(np.exp(s).sum(axis=1, keepdims=True))
+
+    def predict(self, X):
+        """Labels (n_samples,) from ``classes_``, or the indicator matrix."""
+        p = self._probabilities(self._checked(X))
+        return self._label_binarizer.inverse_transform(p[:, 0] if p.shape[1] == 1 else p)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+class MLPRegressor(RegressorMixin, _BaseMLP):
+    """Multi-layer perceptron regressor, trained by fused Numba kernels.
+
+    See ``sklearn.neural_network.MLPRegressor`` for the parameters; ``loss``
+    is 'squared_error' ('poisson' and 'lbfgs' are not offered). ``y`` is
+    (n_samples,) or (n_samples, n_outputs); the loss is half the squared
+    error averaged over the outputs, as scikit-learn reports it, and the
+    gradient scikit-learn follows ((prediction - y) / n_batch).
+    """
+
+    _parameter_constraints: dict = {**_BaseMLP._parameter_constraints,
+                                    "loss": [StrOptions({"squared_error"})]}
+    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
+                 solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000):
+        self.loss = loss
+        super().__init__(
+            hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
+            learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t,
+            max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol,
+            verbose=verbose, warm_start=warm_start, momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
+            epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Train on X (n_samples, n_features) and targets y (n_samples,) or
+        (n_samples, n_outputs); returns self."""
+        return self._fit(X, y, incremental=False)
+
+    @available_if(lambda est: est._check_solver())
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y):
+        """One epoch over (X, y)."""
+        return self._fit(X, y, incremental=True)
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
+                             dtype=(np.float64, np.float32), reset=reset)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        Y = y.reshape(-1, 1) if y.ndim == 1 else y
+        # squared_mean: scikit-learn's report (the mean over outputs), its gradient.
+        self._head, self.out_activation_ = "squared_mean", "identity"
+        self.n_outputs_ = Y.shape[1]
+        return X, np.ascontiguousarray(Y, dtype=X.dtype), None
+
+    def _validation_score(self, X_val, y_val):
+        pred = self._model.scores(X_val)
+        if not np.isfinite(pred).all():
+            return float("nan")
+        return float(r2_score(y_val, pred))
+
+    def predict(self, X):
+        """Predictions (n_samples,) for one output, else (n_samples, n_outputs)."""
+        X = self._checked(X)
+        s = self._model.scores(X)
+        return s[:, 0] if s.shape[1] == 1 else s

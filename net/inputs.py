@@ -46,13 +46,18 @@ def as_array(name, a):
 
 
 def _announce_copy(name, X, dtype):
+    flags = X.flags
+    if X.dtype == dtype and flags.writeable and flags.c_contiguous:
+        return  # no copy (the common case: first, and without formatting a dtype)
+    nbytes = X.size * dtype.itemsize
+    if nbytes < config.COPY_WARN_BYTES:
+        return
     reasons = [kind for kind, applies in (
         (f"{X.dtype} to {dtype}", X.dtype != dtype),
-        ("read-only", not X.flags.writeable),
-        ("not C-contiguous", not X.flags.c_contiguous)) if applies]
-    nbytes = X.size * dtype.itemsize
+        ("read-only", not flags.writeable),
+        ("not C-contiguous", not flags.c_contiguous)) if applies]
     key = tuple(reasons)
-    if not reasons or nbytes < config.COPY_WARN_BYTES or key in _warned:
+    if key in _warned:
         return
     _warned.add(key)
     if X.dtype != dtype:
@@ -85,3 +90,31 @@ def as_rows(name, X, width, dtype):
 def as_class_labels(name, y, n, num_classes):
     """y (n,) integer labels in [0, num_classes) from any array-like."""
     return as_labels(name, as_array(name, y), n, num_classes)
+
+
+def as_targets(name, y, n, width, dtype, head):
+    """y as the ``head`` (``kernels.heads`` name) of a net with ``width``
+    outputs trains on it: 'softmax', labels (n,) in [0, width) (or one-hot
+    rows); 'logistic', targets (n, width) in [0, 1] (with one output, labels
+    0/1 (n,) too); 'squared_error' (and the estimators' 'squared_mean'),
+    finite targets (n, width) ((n,) with one output). Targets come back
+    C-contiguous in ``dtype``."""
+    if head == "softmax":
+        return as_class_labels(name, y, n, width)
+    y = as_array(name, y)
+    if y.dtype.kind not in "fiub":
+        raise TypeError(f"{name} must hold real numbers, got dtype {y.dtype}")
+    if y.ndim == 1 and width == 1:
+        y = y.reshape(-1, 1)
+    wanted = f"({n}, {width})" + (f" or ({n},)" if width == 1 else "")
+    if y.shape != (n, width):
+        raise ValueError(f"{name} has shape {y.shape}; the {head} head of {width} output"
+                         f"{'s' if width > 1 else ''} takes targets {wanted}")
+    y = check_finite(name, np.require(y, dtype, ["C_CONTIGUOUS", "WRITEABLE"]))
+    if head == "logistic":
+        bad = np.flatnonzero(((y < 0) | (y > 1)).any(axis=1))
+        if bad.size:
+            raise ValueError(f"{name} must hold targets in [0, 1] for the logistic head (labels "
+                             f"0/1, or one column per label); row {bad[0]} is "
+                             f"{y[bad[0]].tolist()}")
+    return y

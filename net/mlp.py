@@ -1,5 +1,5 @@
-"""``MLP``: a fully-connected softmax classifier of any depth, trained by the
-compiled loop of ``fusednet.kernels.loop``, driven by ``net.training``.
+"""``MLP``: a fully-connected net of any depth with a softmax, logistic or
+squared-error head, trained by the compiled loop of ``fusednet.kernels.loop``, driven by ``net.training``.
 
 The parameters live in one flat buffer; ``params`` maps ``W1, b1, ..., WL,
 bL`` to views into it, so code that reads or perturbs ``net.params['W1']`` in
@@ -14,12 +14,13 @@ import numpy as np
 from ..kernels import config, loop
 from ..kernels import mlp as K
 from ..kernels.activations import IDENTITY, activation_code
+from ..kernels.heads import head_code
 from ..kernels.checks import (_first_nonfinite, check_arguments, check_bool, check_float_dtype,
                               check_number, check_seed, l2_factor)
 from . import modelfile, training
 from . import sampling as sampling_
 from .architecture import as_layer_sizes
-from .inputs import as_class_labels, as_rows
+from .inputs import as_rows, as_targets
 from .training import TrainingDiverged, TrainingInterrupted  # noqa: F401  (public here too)
 
 
@@ -41,7 +42,7 @@ TRAIN_ARGS = {
 
 
 class MLP:
-    """Fully-connected classifier: affine -> act -> ... -> affine -> softmax.
+    """Fully-connected net: affine -> act -> ... -> affine -> head.
 
     Parameters
     ----------
@@ -56,13 +57,21 @@ class MLP:
         another dtype (or integers) are converted to it once per call, at the
         boundary; the kernels of ``fusednet.kernels`` refuse them instead.
     seed : int or ``np.random.Generator`` for initialisation and minibatches.
+    head : the output and its loss (``kernels.heads``): 'softmax' (C >= 2
+        classes, labels y (N,); mean cross-entropy), 'logistic' (one sigmoid
+        unit per output: labels 0/1 (N,) with C = 1, or an indicator matrix
+        (N, C) for multilabel; mean over rows of the summed binary
+        cross-entropy) or 'squared_error' (identity outputs, real targets
+        (N,) or (N, C); ``0.5 * mean over rows of sum (s - t)**2``).
     """
 
     def __init__(self, layer_sizes, activation="relu", residual=False, weight_scale=None,
-                 dtype=np.float64, seed=None):
+                 dtype=np.float64, seed=None, *, head="softmax"):
         sizes = as_layer_sizes(layer_sizes)
-        if sizes[-1] < 2:
-            raise ValueError(f"the last width is the number of classes and must be >= 2, got {sizes[-1]}")
+        self._head = head_code(head)
+        if head == "softmax" and sizes[-1] < 2:
+            raise ValueError(f"the last width is the number of classes and must be >= 2 for the "
+                             f"softmax head, got {sizes[-1]} (one output: head='logistic')")
         code = activation_code(activation)
         residual = check_bool("residual", residual)
         if weight_scale is not None:
@@ -72,6 +81,7 @@ class MLP:
         self.activation = activation
         self.residual = residual
         self.dtype = dtype
+        self.head = head
         self._rng = np.random.default_rng(check_seed("seed", seed))
         #: Where minibatches are drawn from (``net.sampling``).
         self._source = sampling_.GeneratorSource(self._rng)
@@ -118,6 +128,8 @@ class MLP:
         self.__dict__.update(state)
         if "_source" not in state:  # pickled before samplers had sources
             self._source = sampling_.GeneratorSource(self._rng)
+        if "head" not in state:  # pickled before heads
+            self.head, self._head = "softmax", head_code("softmax")
         self._theta = np.array(self._theta, copy=True)
         self._make_views()
 
@@ -156,8 +168,9 @@ class MLP:
         (see :func:`fusednet.net.inputs.as_rows`)."""
         return as_rows(name, X, self.layer_sizes[0], self.dtype)
 
-    def _labels(self, y, n, name="y"):
-        return as_class_labels(name, y, n, self.num_classes)
+    def _targets(self, y, n, name="y"):
+        """y as the head takes it (see :func:`fusednet.net.inputs.as_targets`)."""
+        return as_targets(name, y, n, self.layer_sizes[-1], self.dtype, self.head)
 
     # -- evaluation -----------------------------------------------------------------
 
@@ -165,10 +178,11 @@ class MLP:
         """A ``kernels.mlp.Net`` over this model's flat buffer (shared, not
         copied) and ``grad`` (a fresh buffer when None)."""
         return K.Net(self._theta, np.empty_like(self._theta) if grad is None else grad,
-                     self._sizes, self._w_off, self._codes, self._skip)
+                     self._sizes, self._w_off, self._codes, self._skip, self._head)
 
     def scores(self, X):
-        """Class scores (N, C) of X (N, D)."""
+        """The last layer's outputs (N, C) of X (N, D), before the head: class
+        scores, logits, or the regression's predictions."""
         self._sync_params()
         X = self._inputs(X)
         net = self._net(self._theta[:0])
@@ -176,12 +190,28 @@ class MLP:
         return K.forward(net, X, sc).copy()
 
     def predict(self, X):
-        """Labels (N,): the class of the highest score of each row."""
-        return np.argmax(self.scores(X), axis=1)
+        """softmax: labels (N,), the class of each row's highest score;
+        logistic: labels 0/1 (N,) for one output, the indicator matrix (N, C)
+        for several (each label on where its probability exceeds 0.5);
+        squared_error: the predictions, (N,) for one output, else (N, C)."""
+        s = self.scores(X)
+        if self.head == "softmax":
+            return np.argmax(s, axis=1)
+        if self.head == "logistic":
+            on = (s > 0).astype(np.int64)
+            return on[:, 0] if on.shape[1] == 1 else on
+        return s[:, 0] if s.shape[1] == 1 else s
 
     def predict_proba(self, X):
-        """Softmax probabilities (N, C)."""
+        """softmax: class probabilities (N, C); logistic: (N, 2) for one
+        output (the probabilities of 0 and 1), else each label's (N, C)."""
         s = self.scores(X)
+        if self.head == "logistic":
+            p = _sigmoid(s)
+            return np.hstack([1 - p, p]) if p.shape[1] == 1 else p
+        if self.head != "softmax":
+            raise ValueError(f"predict_proba needs a softmax or logistic head; this net's is "
+                             f"{self.head!r}")
         s -= s.max(axis=1, keepdims=True)
         np.exp(s, out=s)
         s /= s.sum(axis=1, keepdims=True)
@@ -196,7 +226,7 @@ class MLP:
         self._sync_params()
         X = self._inputs(X)
         n = X.shape[0]
-        y = self._labels(y, n)
+        y = self._targets(y, n)
         net = self._net()
         sc = K.scratch(self._sizes, self.dtype, n, config.GEMM_LOOP_MAX, need_dX=bool(need_dX))
         loss = K.loss_grad(net, X, y, c, sc, bool(need_dX))
@@ -225,7 +255,10 @@ class MLP:
         CS231n's ``optim_config`` keys). An epoch is ``max(N // batch_size,
         1)`` iterations (``ceil(N / batch_size)`` for 'epochs'); at each epoch
         boundary, iteration 0 included, the minibatch's train accuracy (after
-        its update) and the validation accuracy are recorded, and every
+        its update) and the validation accuracy are recorded (for a
+        'logistic' head with several outputs the fraction of rows with every
+        label right; for 'squared_error', R^2, averaged over the outputs),
+        and every
         ``decay_every`` epochs the learning rate is multiplied by
         ``learning_rate_decay``. ``eval_every`` puts that boundary every
         ``eval_every`` iterations instead (0: never record nor decay).
@@ -254,7 +287,8 @@ class MLP:
         net = self.packed()
         X, X_val = self._inputs(X), self._inputs(X_val, "X_val")
         N = X.shape[0]
-        data = loop.Data(X, self._labels(y, N), X_val, self._labels(y_val, len(X_val), "y_val"))
+        data = loop.Data(X, self._targets(y, N), X_val,
+                         self._targets(y_val, len(X_val), "y_val"))
         sampler = sampling_.sampler(a["sampling"], N, a["batch_size"], self._source)
         history = training.train(
             net, data, sampler, opt, l2_factor=c, decay=a["learning_rate_decay"],
@@ -272,7 +306,8 @@ class MLP:
         written. See :mod:`fusednet.net.modelfile` for the format."""
         self._sync_params()
         meta = dict(layer_sizes=list(self.layer_sizes), activation=self.activation,
-                    residual=self.residual, dtype=self.dtype.name, cls=type(self).__name__)
+                    residual=self.residual, dtype=self.dtype.name, cls=type(self).__name__,
+                    head=self.head)
         return modelfile.write(path, meta, self._views)
 
     @classmethod
@@ -282,16 +317,18 @@ class MLP:
         architecture, activation or dtype an error. Every error names the file."""
         meta, arrays = modelfile.read(path)
         name = modelfile.resolve(path)
+        head = meta.get("head", "softmax")  # files written before heads hold softmax nets
         if expect is not None:
-            mine = (list(expect.layer_sizes), expect.activation, expect.residual, expect.dtype.name)
-            theirs = (meta["layer_sizes"], meta["activation"], meta["residual"], meta["dtype"])
+            mine = (list(expect.layer_sizes), expect.activation, expect.residual, expect.dtype.name,
+                    expect.head)
+            theirs = (meta["layer_sizes"], meta["activation"], meta["residual"], meta["dtype"], head)
             if mine != theirs:
                 raise ValueError(f"{name} holds layer_sizes={theirs[0]}, activation={theirs[1]!r}, "
-                                 f"residual={theirs[2]}, dtype={theirs[3]}; expected "
-                                 f"layer_sizes={mine[0]}, activation={mine[1]!r}, "
-                                 f"residual={mine[2]}, dtype={mine[3]}")
+                                 f"residual={theirs[2]}, dtype={theirs[3]}, head={theirs[4]!r}; "
+                                 f"expected layer_sizes={mine[0]}, activation={mine[1]!r}, "
+                                 f"residual={mine[2]}, dtype={mine[3]}, head={mine[4]!r}")
         model = MLP(meta["layer_sizes"], meta["activation"], meta["residual"],
-                    dtype=meta["dtype"], seed=0)
+                    dtype=meta["dtype"], seed=0, head=head)
         for key, view in model._views.items():
             view[...] = arrays[key]
         return model
@@ -301,3 +338,9 @@ class MLP:
         other = MLP.load(path, expect=self)
         self._theta[:] = other._theta
         self._make_views()
+
+
+def _sigmoid(s):
+    """sigmoid(s) without overflow: exp of a non-positive number only."""
+    e = np.exp(-np.abs(s))
+    return np.where(s >= 0, 1 / (1 + e), e / (1 + e))

@@ -2,7 +2,11 @@
 ``__meta__``, a JSON record of the architecture::
 
     {"format": "fusednet.MLP/1", "layer_sizes": [D, H1, ..., C],
-     "activation": "relu", "residual": false, "dtype": "float64", "cls": "MLP"}
+     "activation": "relu", "residual": false, "dtype": "float64", "cls": "MLP",
+     "head": "softmax"}
+
+``head`` ('softmax', 'logistic', 'squared_error') is optional: a record
+without it (written before heads) describes a softmax net.
 
 Saving and loading agree on the name: like ``np.savez``, :func:`write`
 appends ``.npz`` to a name without it, and :func:`read` of ``'m'`` reads
@@ -18,6 +22,7 @@ import zlib
 import numpy as np
 
 from ..kernels.activations import CODES
+from ..kernels.heads import ALL_CODES as HEADS
 from ..kernels.checks import check_bool
 from .architecture import as_layer_sizes
 
@@ -115,15 +120,18 @@ def _record(name, f):
         residual = check_bool("residual", meta["residual"])
     except (TypeError, ValueError) as exc:
         raise ModelFileError(f"{name}: {exc}") from None
-    if sizes[-1] < 2:
-        raise ModelFileError(f"{name}: the last width is the number of classes and must be >= 2, "
-                             f"got {sizes[-1]}")
+    head = meta.get("head", "softmax")
+    if not isinstance(head, str) or head not in HEADS:
+        raise ModelFileError(f"{name}: head must be one of {sorted(HEADS)}, got {head!r}")
+    if head == "softmax" and sizes[-1] < 2:
+        raise ModelFileError(f"{name}: the last width is the number of classes and must be >= 2 "
+                             f"for a softmax net, got {sizes[-1]}")
     if not isinstance(meta["activation"], str) or meta["activation"] not in CODES:
         raise ModelFileError(f"{name}: activation must be one of {sorted(CODES)}, "
                              f"got {meta['activation']!r}")
     if meta["dtype"] not in ("float32", "float64"):
         raise ModelFileError(f"{name}: dtype must be 'float32' or 'float64', got {meta['dtype']!r}")
-    return dict(meta, layer_sizes=list(sizes), residual=residual)
+    return dict(meta, layer_sizes=list(sizes), residual=residual, head=head)
 
 
 def _expected_arrays(meta):

@@ -78,7 +78,7 @@ class TwoLayerNet(MLP):
         X = self._inputs(X)
         p = self._views
         out = kernels.two_layer_loss(p["W1"], p["b1"], p["W2"], p["b2"], X,
-                                     self._labels(y, X.shape[0]), reg, l2=l2, need_dX=need_dX)
+                                     self._targets(y, X.shape[0]), reg, l2=l2, need_dX=need_dX)
         grads = dict(zip(("W1", "b1", "W2", "b2"), out[1:5]))
         return (out[0], grads, out[5]) if need_dX else (out[0], grads)
 

@@ -94,9 +94,12 @@ def test_partial_fit_needs_classes_first_then_keeps_learning(digits):
     clf.partial_fit(Xtr[:300], ytr[:300], classes=np.arange(10))
     for _ in range(15):
         clf.partial_fit(Xtr, ytr)
-    assert clf.n_iter_ == 16
+    # As scikit-learn counts: n_iter_ the epochs of the last call, t_ and the
+    # loss curve over all of them.
+    assert clf.n_iter_ == 1 and len(clf.loss_curve_) == 16
+    assert clf.t_ == 300 + 15 * len(Xtr)
     assert clf.loss_curve_[-1] < 0.5 * clf.loss_curve_[0]
-    with pytest.raises(ValueError, match="not the same as on the first call"):
+    with pytest.raises(ValueError, match="is not the same as on last call to partial_fit"):
         clf.partial_fit(Xtr, ytr, classes=np.arange(11))
 
 
@@ -115,7 +118,8 @@ def test_partial_fit_n_times_equals_fit_for_n_epochs(digits, solver):
     stepped = MLPClassifier(**kw)
     for _ in range(12):
         stepped.partial_fit(Xtr, ytr, classes=np.arange(10))
-    assert stepped.n_iter_ == fitted.n_iter_ == 12
+    assert len(stepped.loss_curve_) == fitted.n_iter_ == 12 and stepped.n_iter_ == 1
+    assert stepped.t_ == fitted.t_
     assert stepped.loss_curve_ == fitted.loss_curve_
     for a, b in zip(stepped.coefs_ + stepped.intercepts_, fitted.coefs_ + fitted.intercepts_):
         np.testing.assert_array_equal(a, b)

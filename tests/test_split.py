@@ -14,6 +14,7 @@ from fusednet.kernels import config, reference, split, threads
 from fusednet.kernels import loop as L
 from fusednet.kernels import mlp as K
 from fusednet.kernels.activations import CODES, IDENTITY
+from fusednet.kernels.heads import SOFTMAX
 from fusednet.net import MLP, TrainingDiverged, training
 from helpers import TOL, blobs, norm_rel_error
 
@@ -46,7 +47,7 @@ def _iteration(dtype, activation, n, parallel, D=37, H=11, C=4, N=23, rule="sgd"
     theta = (0.3 * rng.standard_normal(P)).astype(dtype)
     before = theta.copy()
     net = K.Net(theta, np.empty_like(theta), sizes, w_off, np.array([CODES[activation], IDENTITY]),
-                np.zeros(2, np.bool_))
+                np.zeros(2, np.bool_), SOFTMAX)
     X = (scale * rng.standard_normal((40, D))).astype(dtype)
     y = rng.integers(0, C, 40)
     idx = rng.integers(0, 40, N)

@@ -176,6 +176,13 @@ class _BaseMLP(BaseEstimator):
         arrays set by hand, as scikit-learn's worked example does."""
         coefs, intercepts = list(self.coefs_), list(self.intercepts_)
         sizes = [np.shape(coefs[0])[0]] + [np.shape(c)[1] for c in coefs]
+        model = getattr(self, "_model", None)
+        if sizes[-1] != self.n_outputs_ or (model is not None and model.head != self._head):
+            raise ValueError(
+                f"this model has {sizes[-1]} {model.head if model else ''} output(s) where "
+                f"these targets need {self.n_outputs_} {self._head} output(s) (a model fitted by "
+                f"fusednet before scikit-learn's outputs has two softmax outputs for two "
+                f"classes); fit it anew (warm_start=False) instead of continuing it")
         if getattr(self, "_model", None) is None or list(self._model.layer_sizes) != sizes:
             self._model = MLP(sizes, _ACTIVATIONS[self.activation], weight_scale=0.0,
                               dtype=dtype, head=self._head)
@@ -314,7 +321,7 @@ class _BaseMLP(BaseEstimator):
 
     def __setstate__(self, state):
         super().__setstate__(state)
-        if getattr(self, "_model", None) is not None and hasattr(self, "coefs_"):
+        if getattr(self, "_model", None) is not None and "coefs_" in self.__dict__:
             self._link_attributes()  # the pickled lists are copies; views again
 
     def __sklearn_tags__(self):
@@ -433,8 +440,23 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def predict(self, X):
         """Labels (n_samples,) from ``classes_``, or the indicator matrix."""
-        p = self._probabilities(self._checked(X))
+        X = self._checked(X)
+        if self.out_activation_ == "softmax":
+            return self.classes_[np.argmax(self._model.scores(X), axis=1)]
+        p = self._probabilities(X)
         return self._label_binarizer.inverse_transform(p[:, 0] if p.shape[1] == 1 else p)
+
+    def __setstate__(self, state):
+        if "_label_encoder" in state and "coefs_" not in state:
+            # Pickled before scikit-learn's outputs (fusednet 0.1.0 up to heads):
+            # a softmax over every class, two for a binary problem. It keeps
+            # predicting as it did; a new fit makes scikit-learn's outputs.
+            state = dict(state, out_activation_="softmax", _head="softmax",
+                         _label_binarizer=LabelBinarizer().fit(state["classes_"]))
+            state.pop("_label_encoder")
+        super().__setstate__(state)
+        if "coefs_" not in self.__dict__ and getattr(self, "_model", None) is not None:
+            self._link_attributes()
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -1,0 +1,182 @@
+"""The estimators' outputs as scikit-learn's: one logistic unit for two
+classes, a logistic unit per label (multilabel), identity outputs for
+MLPRegressor; pinned against scikit-learn's own numbers where both compute
+the same model (same initial draws, unshuffled batches)."""
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from sklearn import neural_network as theirs
+from sklearn.datasets import load_digits, make_multilabel_classification, make_regression
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from fusednet import MLP, MLPClassifier, MLPRegressor
+
+
+@parametrize_with_checks([MLPRegressor(max_iter=100)])
+def test_the_regressor_passes_scikit_learn_estimator_checks(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        check(estimator)
+
+
+@pytest.fixture(scope="module")
+def binary():
+    X, y = load_digits(n_class=2, return_X_y=True)
+    return X[:200] / 16.0, y[:200]
+
+
+@pytest.fixture(scope="module")
+def regression():
+    X, y = make_regression(n_samples=300, n_features=8, n_targets=3, noise=5.0, random_state=0)
+    return StandardScaler().fit_transform(X), y / y.std(axis=0)
+
+
+def _both(cls, theirs_cls, X, y, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return cls(**kw).fit(X, y), theirs_cls(**kw).fit(X, y)
+
+
+@pytest.mark.parametrize("activation", ["relu", "logistic"])
+def test_two_classes_get_one_logistic_unit_drawn_as_scikit_learn_draws_it(binary, activation):
+    X, y = binary
+    # A negligible rate: after one epoch the weights are the initial ones.
+    ours, ref = _both(MLPClassifier, theirs.MLPClassifier, X, y, hidden_layer_sizes=(7,),
+                      activation=activation, max_iter=1, learning_rate_init=1e-300,
+                      random_state=3)
+    assert ours.out_activation_ == ref.out_activation_ == "logistic"
+    assert ours.n_outputs_ == ref.n_outputs_ == 1
+    for a, b in zip(ours.coefs_ + ours.intercepts_, ref.coefs_ + ref.intercepts_):
+        assert a.shape == b.shape
+        np.testing.assert_array_equal(a, b)
+    proba = ours.predict_proba(X)
+    assert proba.shape == (200, 2)
+    np.testing.assert_allclose(proba, ref.predict_proba(X), rtol=1e-12)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_binary_training_follows_scikit_learns_loss_curve(binary, solver):
+    X, y = binary
+    kw = dict(hidden_layer_sizes=(16,), solver=solver, max_iter=15, shuffle=False, batch_size=32,
+              learning_rate_init=0.05 if solver == "sgd" else 0.005, random_state=0, tol=0.0)
+    ours, ref = _both(MLPClassifier, theirs.MLPClassifier, X, y, **kw)
+    # The same model, batches and update: the same numbers but for rounding
+    # (scikit-learn clips probabilities at eps in its reported loss).
+    np.testing.assert_allclose(ours.loss_curve_, ref.loss_curve_, rtol=1e-9)
+    for a, b in zip(ours.coefs_, ref.coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-12)
+    assert (ours.predict(X) == ref.predict(X)).all()
+
+
+def test_multilabel_predicts_the_indicator_matrix_and_each_labels_probability():
+    X, Y = make_multilabel_classification(n_samples=120, n_classes=4, random_state=0)
+    clf = MLPClassifier(hidden_layer_sizes=(30,), max_iter=300, random_state=0,
+                        learning_rate_init=0.01)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, Y)
+    assert clf.out_activation_ == "logistic" and clf.n_outputs_ == 4
+    assert clf.coefs_[-1].shape == (30, 4)
+    pred = clf.predict(X)
+    assert pred.shape == Y.shape and set(np.unique(pred)) <= {0, 1}
+    proba = clf.predict_proba(X)
+    np.testing.assert_array_equal(proba > 0.5, pred == 1)
+    assert np.abs(proba.sum(axis=1) - 1).max() > 0.1  # not a softmax
+    np.testing.assert_allclose(clf.predict_log_proba(X), np.log(proba), rtol=1e-7, atol=1e-12)
+    assert clf.score(X, Y) == np.mean(np.all(pred == Y, axis=1)) > 0.9
+
+
+def test_multilabel_follows_scikit_learns_loss_curve():
+    X, Y = make_multilabel_classification(n_samples=100, n_classes=3, random_state=1)
+    ours, ref = _both(MLPClassifier, theirs.MLPClassifier, X, Y, hidden_layer_sizes=(10,),
+                      max_iter=10, shuffle=False, random_state=2, tol=0.0)
+    np.testing.assert_allclose(ours.loss_curve_, ref.loss_curve_, rtol=1e-9)
+
+
+@pytest.mark.parametrize("outputs", [1, 3])
+def test_the_regressor_follows_scikit_learns_loss_curve_and_predictions(regression, outputs):
+    X, Y = regression
+    y = Y[:, 0] if outputs == 1 else Y
+    ours, ref = _both(MLPRegressor, theirs.MLPRegressor, X, y, hidden_layer_sizes=(20,),
+                      max_iter=25, shuffle=False, random_state=0, tol=0.0,
+                      learning_rate_init=0.01)
+    assert ours.out_activation_ == ref.out_activation_ == "identity"
+    assert ours.n_outputs_ == ref.n_outputs_ == outputs
+    # The loss averaged over outputs, as scikit-learn reports it.
+    np.testing.assert_allclose(ours.loss_curve_, ref.loss_curve_, rtol=1e-9)
+    pred = ours.predict(X)
+    assert pred.shape == y.shape
+    np.testing.assert_allclose(pred, ref.predict(X), rtol=1e-7, atol=1e-9)
+    assert ours.score(X, y) == pytest.approx(ref.score(X, y), abs=1e-8)
+
+
+def test_the_regressor_stops_early_on_r2_and_keeps_float32(regression):
+    X, Y = regression
+    reg = MLPRegressor(hidden_layer_sizes=(32,), early_stopping=True, max_iter=400,
+                       n_iter_no_change=5, random_state=0, learning_rate_init=0.01)
+    reg.fit(X.astype(np.float32), Y.astype(np.float32))
+    assert reg.n_iter_ < 400
+    assert reg.best_validation_score_ == max(reg.validation_scores_) > 0.9
+    assert reg.coefs_[0].dtype == np.float32 and reg.predict(X).dtype == np.float32
+    assert reg.best_loss_ is None
+
+
+def test_the_regressor_works_in_a_pipeline_a_grid_search_cross_validation_and_pickle(regression):
+    X, Y = regression
+    y = Y[:, 1]
+    pipe = make_pipeline(StandardScaler(), MLPRegressor(max_iter=60, random_state=0))
+    grid = GridSearchCV(pipe, {"mlpregressor__hidden_layer_sizes": [(8,), (24,)]}, cv=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        grid.fit(X, y)
+        scores = cross_val_score(MLPRegressor(max_iter=60, random_state=0), X, y, cv=3)
+    assert grid.best_params_["mlpregressor__hidden_layer_sizes"] in [(8,), (24,)]
+    assert scores.shape == (3,) and scores.min() > 0.5
+    back = pickle.loads(pickle.dumps(grid.best_estimator_))
+    np.testing.assert_array_equal(back.predict(X), grid.best_estimator_.predict(X))
+    est = back[-1]
+    est.coefs_[0][0, 0] += 1.0  # the attributes are the model's arrays
+    assert not np.array_equal(back.predict(X), grid.best_estimator_.predict(X))
+
+
+def test_coefs_set_by_hand_are_the_model_partial_fit_continues_from(binary):
+    X, y = binary
+    clf = MLPClassifier(hidden_layer_sizes=(5,), max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    W = np.zeros_like(clf.coefs_[1])
+    clf.coefs_[1] = W  # a new array in the list: copied in at the next call
+    np.testing.assert_allclose(clf.predict_proba(X[:3])[:, 1],
+                               1 / (1 + np.exp(-clf.intercepts_[1][0])))
+    assert clf.coefs_[1] is not W  # the model's view again, holding W's values
+    np.testing.assert_array_equal(clf.coefs_[1], W)
+
+
+def test_an_estimator_pickled_before_scikit_learns_outputs_still_predicts(binary):
+    X, y = binary
+    # What fusednet 0.1.0 pickled for a binary problem: two softmax outputs,
+    # a label encoder, no coefs_ in its state.
+    model = MLP([64, 6, 2], seed=0)
+    old = MLPClassifier(hidden_layer_sizes=(6,))
+    from sklearn.preprocessing import LabelEncoder
+    state = dict(old.__dict__, _model=model, _label_encoder=LabelEncoder().fit(y),
+                 classes_=np.array([0, 1]), n_features_in_=64, n_outputs_=2, n_layers_=3,
+                 out_activation_="softmax", n_iter_=1, t_=200, loss_curve_=[0.5])
+    clf = MLPClassifier.__new__(MLPClassifier)
+    clf.__setstate__(state)
+    np.testing.assert_array_equal(clf.predict(X), model.predict(X))
+    assert clf.predict_proba(X).shape == (200, 2)
+    assert [c.shape for c in clf.coefs_] == [(64, 6), (6, 2)]
+    with pytest.raises(ValueError, match="fit it anew"):
+        clf.partial_fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)  # a new fit: scikit-learn's outputs
+    assert clf.coefs_[-1].shape == (6, 1)

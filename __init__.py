@@ -31,6 +31,7 @@ __all__ = [
     "nn_train",
     "parameter_count",
     "plot_history",
+    "plot_predictions",
     "plot_weights",
     "precompile",
     "search",

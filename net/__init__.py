@@ -12,7 +12,7 @@ from .eecs498 import (
 from ..kernels.threads import get_num_threads, set_num_threads
 from .many import train_many
 from .mlp import MLP
-from .plots import plot_history, plot_weights
+from .plots import plot_history, plot_predictions, plot_weights
 from .search import search
 from .precompile import precompile
 from .training import TrainingDiverged, TrainingInterrupted
@@ -45,6 +45,7 @@ __all__ = [
     "nn_train",
     "parameter_count",
     "plot_history",
+    "plot_predictions",
     "plot_weights",
     "precompile",
     "search",

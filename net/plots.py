@@ -17,11 +17,12 @@ def _figure(width, height):
     return Figure(figsize=(width, height))
 
 
-def plot_history(history):
-    """Loss per iteration and train / validation accuracy per epoch.
+def plot_history(history, score="accuracy"):
+    """Loss per iteration and train / validation score per epoch.
 
     ``history`` is what ``train`` returns: a dict with ``loss_history`` and,
-    when evaluation ran, ``train_acc_history`` and ``val_acc_history``.
+    when evaluation ran, ``train_acc_history`` and ``val_acc_history``
+    (accuracies, or R^2 for a regression: ``score='R^2'`` labels them so).
     """
     fig = _figure(11, 4)
     a, b = fig.subplots(1, 2)
@@ -32,9 +33,32 @@ def plot_history(history):
     b.plot(history.get("train_acc_history", []), label="train (minibatch)")
     b.plot(history.get("val_acc_history", []), label="validation")
     b.set_xlabel("epoch")
-    b.set_ylabel("accuracy")
-    b.set_title("accuracy")
+    b.set_ylabel(score)
+    b.set_title(score)
     b.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_predictions(y_true, y_pred, title="predicted against true"):
+    """A regression's predictions against the targets, one panel per output
+    (at most 4), with the diagonal where they would agree.
+
+    y_true, y_pred : (N,) or (N, k) arrays of the same shape.
+    """
+    t = np.asarray(y_true, dtype=np.float64).reshape(len(y_true), -1)
+    p = np.asarray(y_pred, dtype=np.float64).reshape(len(y_pred), -1)
+    if t.shape != p.shape:
+        raise ValueError(f"y_true {t.shape} and y_pred {p.shape} must have one shape")
+    k = min(t.shape[1], 4)
+    fig = _figure(4 * k + 1, 4)
+    for j, ax in enumerate(np.atleast_1d(fig.subplots(1, k))):
+        ax.scatter(t[:, j], p[:, j], s=6, alpha=0.6)
+        lo, hi = min(t[:, j].min(), p[:, j].min()), max(t[:, j].max(), p[:, j].max())
+        ax.plot([lo, hi], [lo, hi], color="gray", lw=0.8)
+        ax.set_xlabel("true" if k == 1 else f"true (output {j})")
+        ax.set_ylabel("predicted")
+    fig.suptitle(title)
     fig.tight_layout()
     return fig
 

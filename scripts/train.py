@@ -1,9 +1,15 @@
 """Train a fully-connected net on a dataset and write the model, its history
-and the pictures (loss and accuracy curves, first-layer weights).
+and the pictures (loss and accuracy curves, first-layer weights; for a
+regression, loss and R^2 curves and predictions against the targets).
 
-    fusednet train [--dataset digits|iris|DIR|FILE.npz] [--hidden 100] [--activation relu]
-                   [--update sgd] [--lr 0.5] [--lr-decay 0.99] [--reg 1e-4] [--iters 1500]
-                   [--batch 200] [--out runs/digits] [--compare]
+    fusednet train [--dataset digits|iris|diabetes|DIR|FILE.npz] [--task auto]
+                   [--hidden 100] [--activation relu] [--update sgd] [--lr 0.5]
+                   [--lr-decay 0.99] [--reg 1e-4] [--iters 1500] [--batch 200]
+                   [--out runs/digits] [--compare]
+
+A dataset whose y holds real numbers (diabetes, or an .npz with a float y,
+or ``--task regression``) trains a regressor: the squared-error head, one
+output per column of y.
 """
 import argparse
 import json
@@ -31,7 +37,11 @@ def widths(text):
 def parser(prog="fusednet train"):
     ap = OneLineParser(prog=prog, description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", default="digits",
-                    help="digits (default), iris, a CIFAR-10 directory, or an .npz with X, y")
+                    help="digits (default), iris, diabetes (regression), a CIFAR-10 directory, "
+                         "or an .npz with X, y")
+    ap.add_argument("--task", choices=["auto", "classification", "regression"], default="auto",
+                    help="how to read an .npz's y: auto (default) takes a float y as "
+                         "regression targets, integers as labels")
     ap.add_argument("--hidden", type=widths, default=[100], help="hidden widths, e.g. 100 or 256,128")
     ap.add_argument("--activation", choices=["relu", "tanh", "sigmoid"], default="relu")
     ap.add_argument("--residual", action="store_true")
@@ -66,25 +76,49 @@ def progress_callback(total, enabled):
     return callback, bar
 
 
-def pictures(stats, model, image_shape, out):
-    from ..net.plots import plot_history, plot_weights
-    plot_history(stats).savefig(out / "curves.png", dpi=100)
-    plot_weights(model, image_shape).savefig(out / "weights.png", dpi=100)
+def pictures(stats, model, data, out, dtype):
+    """The pictures a run writes; their file names."""
+    from ..net.plots import plot_history, plot_predictions, plot_weights
+    regression = data["task"] == "regression"
+    plot_history(stats, "R^2" if regression else "accuracy").savefig(out / "curves.png", dpi=100)
+    plot_weights(model, data["image_shape"]).savefig(out / "weights.png", dpi=100)
+    names = ["curves.png", "weights.png"]
+    if regression:
+        plot_predictions(data["y_test"], model.predict(data["X_test"].astype(dtype)),
+                         "test set: predicted against true").savefig(out / "predictions.png",
+                                                                     dpi=100)
+        names.append("predictions.png")
+    return names
+
+
+def r2(y, pred):
+    """R^2 averaged over the outputs (scikit-learn's r2_score)."""
+    y, pred = y.reshape(len(y), -1), pred.reshape(len(pred), -1)
+    tot = ((y - y.mean(axis=0)) ** 2).sum(axis=0)
+    res = ((y - pred) ** 2).sum(axis=0)
+    return float(np.mean(np.where(tot > 0, 1 - res / np.where(tot > 0, tot, 1), res == 0)))
+
+
+def scores(model, data, dtype):
+    """Accuracy (classification) or R^2 (regression) on each split."""
+    score = r2 if data["task"] == "regression" else (lambda y, p: float(np.mean(p == y)))
+    return {part: score(data[f"y_{part}"], model.predict(data[f"X_{part}"].astype(dtype)))
+            for part in ("train", "val", "test")}
 
 
 def save_run(out, model, stats, args, data, seconds, stopped=None):
     """Write model.npz, history.json and the pictures into ``out``; returns
-    the accuracy on each split."""
-    acc = {part: float(np.mean(model.predict(data[f"X_{part}"].astype(args.dtype))
-                               == data[f"y_{part}"])) for part in ("train", "val", "test")}
+    the score on each split and the pictures' names."""
+    acc = scores(model, data, args.dtype)
     out.mkdir(parents=True, exist_ok=True)
     model.save(out / "model.npz")
-    record = dict(stats, args=vars(args) | {"hidden": args.hidden}, accuracy=acc, seconds=seconds)
+    key = "r2" if data["task"] == "regression" else "accuracy"
+    record = dict(stats, args=vars(args) | {"hidden": args.hidden}, seconds=seconds,
+                  task=data["task"], **{key: acc})
     if stopped:
         record["stopped"] = stopped
     (out / "history.json").write_text(json.dumps(record, indent=1))
-    pictures(stats, model, data["image_shape"], out)
-    return acc
+    return acc, pictures(stats, model, data, out, args.dtype)
 
 
 def main(argv=None, prog="fusednet train"):
@@ -97,14 +131,21 @@ def main(argv=None, prog="fusednet train"):
     ap.require(*needs(args.dataset), "matplotlib", *(() if args.no_progress else ("tqdm",)))
     out = writable_dir(ap, args.out)
     try:
-        data = load(args.dataset, seed=args.seed)
+        data = load(args.dataset, seed=args.seed, task=args.task)
     except DataError as exc:
         ap.fail(exc)
+    regression = data["task"] == "regression"
+    if args.compare and regression:
+        ap.error("--compare runs the NumPy reference, a softmax classifier: it does not "
+                 "train a regression")
     from ..net import MLP, TrainingDiverged, TrainingInterrupted, precompile
     from ..net.architecture import training_bytes
     y = data["y_train"]
-    classes = int(max(y.max(), data["y_val"].max(), data["y_test"].max())) + 1
-    sizes = [data["X_train"].shape[1], *args.hidden, max(classes, 2)]
+    if regression:
+        outputs = 1 if y.ndim == 1 else y.shape[1]
+    else:
+        outputs = max(int(max(y.max(), data["y_val"].max(), data["y_test"].max())) + 1, 2)
+    sizes = [data["X_train"].shape[1], *args.hidden, outputs]
     rows = max(len(data[f"X_{part}"]) for part in ("train", "val", "test"))
     check_memory(ap, training_bytes(sizes, args.batch, rows, args.dtype)
                  * (2 if args.compare else 1) + data["X_train"].size * np.dtype(args.dtype).itemsize,
@@ -124,7 +165,8 @@ def main(argv=None, prog="fusednet train"):
         model = TwoLayerNet(X.shape[1], sizes[1], sizes[-1], std=std, dtype=args.dtype)
     else:
         model = MLP(sizes, args.activation, args.residual, weight_scale=args.std,
-                    dtype=args.dtype, seed=args.seed)
+                    dtype=args.dtype, seed=args.seed,
+                    head="squared_error" if regression else "softmax")
     callback, bar = progress_callback(args.iters, not args.no_progress)
     start = time.perf_counter()
     try:
@@ -143,11 +185,13 @@ def main(argv=None, prog="fusednet train"):
         if bar is not None:
             bar.close()
     seconds = time.perf_counter() - start
-    acc = save_run(out, model, stats, args, data, seconds)
+    acc, names = save_run(out, model, stats, args, data, seconds)
     print(f"{args.dataset}: {' -> '.join(map(str, sizes))} {args.activation}, {args.update}, "
           f"{args.iters} iterations of {args.batch} in {seconds:.2f} s "
-          f"({1e6 * seconds / args.iters:.1f} us/iteration)")
-    print(f"accuracy: train {acc['train']:.4f}, validation {acc['val']:.4f}, test {acc['test']:.4f}")
+          f"({1e6 * seconds / args.iters:.1f} us/iteration)"
+          + (", regression (squared error)" if regression else ""))
+    print(f"{'R^2' if regression else 'accuracy'}: train {acc['train']:.4f}, "
+          f"validation {acc['val']:.4f}, test {acc['test']:.4f}")
     if args.compare:
         np.random.seed(args.seed)
         classic = ClassicTwoLayerNet(X.shape[1], sizes[1], sizes[-1], std=std)
@@ -159,8 +203,8 @@ def main(argv=None, prog="fusednet train"):
         print(f"NumPy reference (the classic class, same seed): {ref:.2f} s "
               f"({1e6 * ref / args.iters:.1f} us/iteration); speed ratio {ref / seconds:.1f}x; "
               f"loss histories differ by at most {diff:.1e}")
-    print(f"wrote {out / 'model.npz'}, {out / 'history.json'}, {out / 'curves.png'}, "
-          f"{out / 'weights.png'}")
+    print(f"wrote {out / 'model.npz'}, {out / 'history.json'}, "
+          + ", ".join(str(out / name) for name in names))
     return 0
 
 

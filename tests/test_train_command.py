@@ -91,3 +91,33 @@ def test_bad_input_gives_one_line_and_no_traceback(tmp_path, args, words):
     assert out.returncode != 0
     assert words in out.stderr and "Traceback" not in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_real_valued_targets_train_a_regressor_and_draw_its_predictions(tmp_path, capsys):
+    # In process (main(argv)): the same code path, without another interpreter.
+    import matplotlib.image
+    from fusednet.net import MLP
+    from fusednet.scripts import train as command
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((400, 5))
+    Y = np.stack([2 * X[:, 0] + X[:, 1], np.sin(X[:, 2])], axis=1)
+    np.savez(tmp_path / "reg.npz", X=X, y=Y)
+    assert command.main(["--dataset", str(tmp_path / "reg.npz"), "--hidden", "24",
+                         "--update", "adam", "--lr", "0.003", "--iters", "800", "--batch", "32",
+                         "--no-progress", "--out", str(tmp_path / "run")]) == 0
+    printed = capsys.readouterr().out
+    assert "regression (squared error)" in printed and "R^2: train" in printed
+    record = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert record["task"] == "regression" and record["r2"]["test"] > 0.8
+    model = MLP.load(tmp_path / "run" / "model.npz")
+    assert model.head == "squared_error" and list(model.layer_sizes) == [5, 24, 2]
+    for name in ("curves.png", "weights.png", "predictions.png"):
+        assert matplotlib.image.imread(tmp_path / "run" / name).shape[0] >= 300
+    # Real-valued y read as labels is refused with the way out.
+    np.savez(tmp_path / "one.npz", X=X, y=Y[:, 0])
+    for name, says in (("reg.npz", "(targets of a regression: --task regression)"),
+                       ("one.npz", "y must hold integer labels (or pass --task regression")):
+        with pytest.raises(SystemExit):
+            command.main(["--dataset", str(tmp_path / name), "--task", "classification",
+                          "--no-progress", "--out", str(tmp_path / "run2")])
+        assert says in capsys.readouterr().err

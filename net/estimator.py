@@ -20,6 +20,7 @@ model's own arrays (views of its flat parameters): changing one in place
 changes the model, and a list entry replaced by a new array is copied in at
 the next call, as scikit-learn's attributes work.
 """
+import inspect
 import warnings
 from numbers import Integral, Real
 
@@ -87,10 +88,12 @@ class _BaseMLP(BaseEstimator):
         "max_fun": [Interval(Integral, 1, None, closed="left")],
     }
 
-    def __init__(self, hidden_layer_sizes, activation, *, solver, alpha, batch_size,
-                 learning_rate, learning_rate_init, power_t, max_iter, shuffle, random_state,
-                 tol, verbose, warm_start, momentum, nesterovs_momentum, early_stopping,
-                 validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, max_fun):
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -341,20 +344,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     indicator matrix, ``predict_proba`` each label's probability).
     """
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
-                 alpha=0.0001, batch_size="auto", learning_rate="constant",
-                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
-                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000):
-        super().__init__(
-            hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
-            learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t,
-            max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol,
-            verbose=verbose, warm_start=warm_start, momentum=momentum,
-            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
-            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
-            epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun)
+    # The constructor is _BaseMLP's: scikit-learn's MLPClassifier signature.
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
@@ -476,21 +466,10 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     _parameter_constraints: dict = {**_BaseMLP._parameter_constraints,
                                     "loss": [StrOptions({"squared_error"})]}
-    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
-                 solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
-                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
-                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000):
+    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu",
+                 **shared):
         self.loss = loss
-        super().__init__(
-            hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
-            learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t,
-            max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol,
-            verbose=verbose, warm_start=warm_start, momentum=momentum,
-            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
-            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
-            epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun)
+        super().__init__(hidden_layer_sizes, activation, **shared)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
@@ -526,3 +505,12 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         X = self._checked(X)
         s = self._model.scores(X)
         return s[:, 0] if s.shape[1] == 1 else s
+
+
+# scikit-learn reads an estimator's parameters from its constructor's
+# signature (get_params, clone, repr): the regressor's is scikit-learn's,
+# ``loss`` first and then the shared keyword-only ones, not ``**shared``.
+_SHARED = list(inspect.signature(_BaseMLP.__init__).parameters.values())
+MLPRegressor.__init__.__signature__ = inspect.Signature(
+    [_SHARED[0], inspect.Parameter("loss", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                   default="squared_error"), *_SHARED[1:]])

@@ -1,4 +1,5 @@
-"""net.MLPClassifier as a scikit-learn estimator."""
+"""net.MLPClassifier (and, in scikit-learn's checks, MLPRegressor) as a
+scikit-learn estimator."""
 import warnings
 
 import numpy as np
@@ -11,10 +12,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from fusednet.net import MLPClassifier
+from fusednet.net import MLPClassifier, MLPRegressor
 
 
-@parametrize_with_checks([MLPClassifier(max_iter=100)])
+@parametrize_with_checks([MLPClassifier(max_iter=100), MLPRegressor(max_iter=100)])
 def test_passes_scikit_learn_estimator_checks(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

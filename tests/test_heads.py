@@ -65,6 +65,17 @@ def test_logistic_loss_is_nonnegative_with_gradients_bounded_by_one_over_n(n, C,
     assert loss == pytest.approx(ref_loss, rel=1e-12, abs=1e-12)
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 6), st.integers(1, 5), st.floats(1e-3, 1e3), st.integers(0, 2**31))
+def test_squared_loss_is_half_the_mean_row_sum_with_gradient_r_over_n(n, C, scale, seed):
+    rng = np.random.default_rng(seed)
+    s, t = scale * rng.standard_normal((n, C)), scale * rng.standard_normal((n, C))
+    loss, ds = kernels.squared_loss(s, t)
+    ref_loss, ref_ds = reference.squared_loss(s, t)
+    assert loss >= 0 and loss == pytest.approx(ref_loss, rel=1e-12)
+    np.testing.assert_allclose(ds, ref_ds, rtol=1e-15, atol=0)
+
+
 def test_head_losses_check_their_targets():
     s = np.zeros((3, 2))
     with pytest.raises(ValueError, match=r"t must hold targets in \[0, 1\]"):

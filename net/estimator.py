@@ -134,9 +134,10 @@ class _BaseMLP(BaseEstimator):
             raise ValueError("partial_fit does not support early_stopping=True")
         first = not hasattr(self, "coefs_") or not (incremental or self.warm_start)
         X, targets, strata = self._validate_input(X, y, incremental, reset=first)
-        if first or not hasattr(self, "_random_state"):
-            # Kept across partial_fit calls: their shuffles continue one stream.
-            self._random_state = check_random_state(self.random_state)
+        # As scikit-learn: drawn afresh from random_state at every call (an
+        # int seeds the same stream each time: its initial weights, split
+        # and shuffles).
+        self._random_state = check_random_state(self.random_state)
         if first:
             self._init_model(X.shape[1], hidden, X.dtype)
         else:
@@ -245,8 +246,14 @@ class _BaseMLP(BaseEstimator):
         s = training.Session(model.packed(), loop.Data(X, y, X[:0], y[:0]), batch_rows=B,
                              optimizer=self._optimizer, l2_factor=float(self.alpha),
                              per_row=True, num_iters=batches.epoch_len, keep_best=early)
+        order = np.arange(n)
         for _ in range(1 if incremental else self.max_iter):
-            batches.start(rs.permutation(n) if self.shuffle else np.arange(n))
+            if self.shuffle:
+                # scikit-learn's scheme: each epoch shuffles the previous
+                # epoch's order (utils.shuffle: a permutation drawn from the
+                # random state, applied to the order so far).
+                order = order[rs.permutation(n)]
+            batches.start(order)
             try:
                 training.run(s, batches.draw, 0, batches.epoch_len)
             except training.TrainingDiverged as exc:

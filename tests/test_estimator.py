@@ -104,28 +104,6 @@ def test_partial_fit_needs_classes_first_then_keeps_learning(digits):
         clf.partial_fit(Xtr, ytr, classes=np.arange(11))
 
 
-@pytest.mark.parametrize("solver", ["sgd", "adam"])
-def test_partial_fit_n_times_equals_fit_for_n_epochs(digits, solver):
-    # scikit-learn's own equivalence (test_partial_fit_classification), by
-    # value: the same initial weights, the same shuffles (one permutation
-    # from the estimator's random state an epoch), the same optimizer state
-    # carried from call to call.
-    Xtr, _, ytr, _ = digits
-    kw = dict(hidden_layer_sizes=(20,), solver=solver, random_state=1, alpha=1e-5,
-              learning_rate_init=0.05, batch_size=64)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        fitted = MLPClassifier(max_iter=12, tol=0.0, n_iter_no_change=100, **kw).fit(Xtr, ytr)
-    stepped = MLPClassifier(**kw)
-    for _ in range(12):
-        stepped.partial_fit(Xtr, ytr, classes=np.arange(10))
-    assert len(stepped.loss_curve_) == fitted.n_iter_ == 12 and stepped.n_iter_ == 1
-    assert stepped.t_ == fitted.t_
-    assert stepped.loss_curve_ == fitted.loss_curve_
-    for a, b in zip(stepped.coefs_ + stepped.intercepts_, fitted.coefs_ + fitted.intercepts_):
-        np.testing.assert_array_equal(a, b)
-
-
 def test_early_stopping_and_tol_stop_before_max_iter(digits):
     Xtr, _, ytr, _ = digits
     clf = MLPClassifier(early_stopping=True, n_iter_no_change=3, max_iter=500, random_state=0,

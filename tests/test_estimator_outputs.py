@@ -1,7 +1,8 @@
 """The estimators' outputs as scikit-learn's: one logistic unit for two
 classes, a logistic unit per label (multilabel), identity outputs for
-MLPRegressor; pinned against scikit-learn's own numbers where both compute
-the same model (same initial draws, unshuffled batches)."""
+MLPRegressor; and the same model as scikit-learn's for the same settings
+and random_state (initial draws, shuffles, optimizer, per-call counters),
+pinned against scikit-learn's own numbers."""
 import pickle
 import warnings
 
@@ -64,6 +65,50 @@ def test_binary_training_follows_scikit_learns_loss_curve(binary, solver):
     for a, b in zip(ours.coefs_, ref.coefs_):
         np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-12)
     assert (ours.predict(X) == ref.predict(X)).all()
+
+
+def _problems():
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    Xr, Yr = make_regression(n_samples=400, n_features=10, n_targets=2, noise=3.0,
+                             random_state=0)
+    Xm, Ym = make_multilabel_classification(n_samples=150, n_classes=3, random_state=0)
+    return {"multiclass": (X, y, "MLPClassifier"), "binary": (X[y < 2], y[y < 2], "MLPClassifier"),
+            "multilabel": (Xm, Ym, "MLPClassifier"), "regression": (Xr, Yr / Yr.std(axis=0),
+                                                                   "MLPRegressor")}
+
+
+PROBLEMS = _problems()
+
+
+@pytest.mark.parametrize("problem", sorted(PROBLEMS))
+@pytest.mark.parametrize("solver, schedule", [("sgd", "constant"), ("sgd", "invscaling"),
+                                              ("adam", "constant")])
+def test_fit_and_partial_fit_give_scikit_learns_model(problem, solver, schedule):
+    # Shuffled epochs, scikit-learn's scheme: each epoch permutes the last
+    # one's order, from the random state drawn afresh at each call.
+    X, y, name = PROBLEMS[problem]
+    kw = dict(hidden_layer_sizes=(20,), solver=solver, learning_rate=schedule, max_iter=8,
+              random_state=0, tol=0.0, learning_rate_init=0.01 if schedule == "constant" else 0.1,
+              batch_size=64)
+    mine = MLPClassifier if name == "MLPClassifier" else MLPRegressor
+    ours, ref = _both(mine, getattr(theirs, name), X, y, **kw)
+    assert ours.n_iter_ == ref.n_iter_ == 8 and ours.t_ == ref.t_
+    np.testing.assert_allclose(ours.loss_curve_, ref.loss_curve_, rtol=1e-12)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, ref.coefs_ + ref.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
+    # partial_fit: one epoch a call, each from a fresh draw of the random state.
+    ours = mine(**kw)
+    ref = getattr(theirs, name)(**kw)
+    extra = {} if problem == "regression" else {"classes": np.arange(y.shape[1]) if y.ndim == 2
+                                                 else np.unique(y)}
+    for _ in range(4):
+        ours.partial_fit(X, y, **extra)
+        ref.partial_fit(X, y, **extra)
+    assert ours.n_iter_ == ref.n_iter_ == 1 and ours.t_ == ref.t_
+    np.testing.assert_allclose(ours.loss_curve_, ref.loss_curve_, rtol=1e-12)
+    for a, b in zip(ours.coefs_, ref.coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
 
 
 def test_multilabel_predicts_the_indicator_matrix_and_each_labels_probability():

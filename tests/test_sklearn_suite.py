@@ -5,8 +5,8 @@ The file is read from the installed scikit-learn at collection time, its
 import of ``MLPClassifier, MLPRegressor`` rewritten to fusednet's, and the
 tests below taken from it; nothing of it is copied into this repository.
 ``SUPPORTED`` lists the tests that need only what fusednet offers; the others
-need the 'lbfgs' solver, sparse input, ``sample_weight``, the Poisson loss or
-scikit-learn's exact shuffling (``LEFT_OUT`` says which), and this file
+need the 'lbfgs' solver, sparse input, ``sample_weight`` or the Poisson loss
+(``LEFT_OUT`` says which), and this file
 checks that every test of scikit-learn's is in one list or the other, so a
 new one in a later scikit-learn is noticed.
 """
@@ -24,7 +24,7 @@ SUPPORTED = [
     "test_partial_fit_classification", "test_partial_fit_unseen_classes",
     "test_partial_fit_regression", "test_partial_fit_errors", "test_nonfinite_params",
     "test_predict_proba_binary", "test_predict_proba_multiclass", "test_tolerance",
-    "test_verbose_sgd", "test_early_stopping", "test_adaptive_learning_rate",
+    "test_verbose_sgd", "test_early_stopping", "test_adaptive_learning_rate", "test_shuffle",
     "test_warm_start_full_iteration", "test_n_iter_no_change", "test_n_iter_no_change_inf",
     "test_early_stopping_stratified", "test_mlp_early_stopping_string_labels",
     "test_mlp_classifier_dtypes_casting", "test_mlp_regressor_dtypes_casting",
@@ -41,7 +41,7 @@ LEFT_OUT = {
     "test_lbfgs_classification_maxfun": "lbfgs", "test_lbfgs_regression_maxfun": "lbfgs",
     "test_multilabel_classification": "lbfgs", "test_multioutput_regression": "lbfgs",
     "test_predict_proba_multilabel": "lbfgs", "test_warm_start": "lbfgs",
-    "test_shuffle": "scikit-learn's exact shuffling of X", "test_sparse_matrices": "sparse X",
+    "test_sparse_matrices": "sparse X",
     "test_mlp_sample_weight_with_early_stopping": "sample_weight",
     "test_mlp_vs_poisson_glm_equivalent": "the Poisson loss",
 }

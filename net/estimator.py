@@ -21,10 +21,12 @@ changes the model, and a list entry replaced by a new array is copied in at
 the next call, as scikit-learn's attributes work.
 """
 import inspect
+import time
 import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.optimize
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import r2_score
@@ -37,8 +39,11 @@ from sklearn.utils.multiclass import (_check_partial_fit_first_call, type_of_tar
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from ..kernels import loop
-from . import sampling, schedules, training
+from threadpoolctl import threadpool_limits
+
+from ..kernels import config, loop, threads
+from ..kernels import mlp as K
+from . import chunks, sampling, schedules, training
 from .mlp import MLP, _sigmoid
 
 _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
@@ -54,18 +59,28 @@ class EstimatorDiverged(training.TrainingDiverged, ValueError):
     ValueError, which scikit-learn raises for non-finite weights."""
 
 
+def _sklearn_packing(net):
+    """Where scikit-learn's packed vector (every layer's W, raveled, then
+    every b) finds its entries in ``net.theta`` (W_l, b_l layer after layer)."""
+    sizes, w_off = net.sizes, net.w_off
+    W = [np.arange(w_off[l], w_off[l] + sizes[l] * sizes[l + 1]) for l in range(len(w_off))]
+    b = [np.arange(w_off[l] + sizes[l] * sizes[l + 1], w_off[l] + sizes[l] * sizes[l + 1]
+                   + sizes[l + 1]) for l in range(len(w_off))]
+    return np.concatenate(W + b)
+
+
 class _BaseMLP(BaseEstimator):
     """What the classifier and the regressor share: parameters, the model,
     the epoch loop and the fitted attributes."""
 
     # scikit-learn's own constraints for these names, checked by its
     # validation at fit and partial_fit (InvalidParameterError, a ValueError
-    # naming the parameter); only 'lbfgs' is left out, and a validation
-    # fraction of 0 (no validation set) is refused.
+    # naming the parameter); a validation fraction of 0 (no validation set)
+    # is refused.
     _parameter_constraints: dict = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
-        "solver": [StrOptions({"sgd", "adam"})],
+        "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
@@ -144,7 +159,12 @@ class _BaseMLP(BaseEstimator):
             self._adopt_attributes(X.dtype)
             X = X.astype(self._model.dtype, copy=False)
             targets = targets.astype(self._model.dtype, copy=False) if targets.ndim == 2 else targets
-        self._train(X, targets, strata, incremental)
+        if self.solver == "lbfgs":
+            self._fit_lbfgs(X, targets)
+        else:
+            self._train(X, targets, strata, incremental)
+        if not all(np.isfinite(w).all() for w in self.coefs_ + self.intercepts_):
+            raise ValueError(NON_FINITE)
         return self
 
     def _init_model(self, n_features, hidden, dtype):
@@ -162,11 +182,12 @@ class _BaseMLP(BaseEstimator):
         self.n_layers_ = len(sizes)
         self.n_iter_ = 0
         self.t_ = 0
-        self.loss_curve_ = []
-        self._no_improvement_count = 0
-        self.best_loss_ = None if self.early_stopping else np.inf
-        self.validation_scores_ = [] if self.early_stopping else None
-        self.best_validation_score_ = -np.inf if self.early_stopping else None
+        if self.solver != "lbfgs":  # as scikit-learn: the stochastic solvers' record
+            self.loss_curve_ = []
+            self._no_improvement_count = 0
+            self.best_loss_ = None if self.early_stopping else np.inf
+            self.validation_scores_ = [] if self.early_stopping else None
+            self.best_validation_score_ = -np.inf if self.early_stopping else None
 
     def _link_attributes(self):
         """``coefs_`` and ``intercepts_`` as views of the model's parameters."""
@@ -216,6 +237,49 @@ class _BaseMLP(BaseEstimator):
             schedule = schedules.Constant()
         return training.Optimizer(rule, cfg, self.learning_rate_init, self._model.packed().theta,
                                   schedule)
+
+    def _fit_lbfgs(self, X, y):
+        """Full-batch L-BFGS-B through SciPy, called as scikit-learn calls it
+        (``max_iter``, ``max_fun``, ``gtol=tol``), over scikit-learn's packing
+        of the parameters (every W, then every b), the loss and gradient one
+        compiled call on all of X (``kernels.mlp.loss_grad``)."""
+        model = self._model
+        n = X.shape[0]
+        net = model.packed()
+        sc = K.scratch(net.sizes, model.dtype, n, config.GEMM_LOOP_MAX)
+        c = float(self.alpha) / n
+        theta, grad = net.theta, net.grad
+        order = _sklearn_packing(net)  # x = theta[order]
+
+        policy = chunks.thread_policy(chunks.step_flops(net.sizes, n))
+
+        def loss_grad(x):
+            theta[order] = x
+            n_threads, probing = policy.next(time.perf_counter())
+            start = time.perf_counter()
+            with threads.blas_threads(n_threads):
+                loss = K.loss_grad(net, X, y, c, sc, False)
+            policy.record(n_threads, time.perf_counter() - start, probing)
+            return float(loss), grad[order].astype(np.float64)
+
+        # SciPy's L-BFGS-B makes BLAS calls of P entries between ours: on
+        # more than one thread its pool and the kernels' spin against each
+        # other, and a fit took 10x longer on 2 cores (digits: 1.1 s against
+        # 0.12 s). Its BLAS runs on one thread; the kernels' products on the
+        # count the policy measures best, as in minibatch training.
+        with threadpool_limits(limits=1, user_api="blas"):
+            res = scipy.optimize.minimize(
+                loss_grad, theta[order].astype(np.float64), method="L-BFGS-B", jac=True,
+                options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol})
+        self.n_iter_ = min(res.nit, self.max_iter)
+        if res.status != 0:
+            warnings.warn(f"lbfgs failed to converge after {self.n_iter_} iteration(s) "
+                          f"(status={res.status}):\n{res.message}\n"
+                          + (f"\nIncrease the number of iterations to improve the convergence "
+                             f"(max_iter={self.max_iter})." if self.n_iter_ == self.max_iter
+                             else ""), ConvergenceWarning)
+        self.loss_ = float(res.fun)
+        theta[order] = res.x
 
     def _train(self, X, y, strata, incremental):
         """Epochs over (X, y) (``y`` as the model takes it); ``strata``
@@ -309,7 +373,7 @@ class _BaseMLP(BaseEstimator):
     def _check_solver(self):
         """partial_fit exists for the stochastic solvers only (an
         AttributeError otherwise, so ``hasattr`` says so), as scikit-learn's."""
-        if self.solver not in ("sgd", "adam"):
+        if self.solver == "lbfgs":
             raise AttributeError(f"partial_fit is only available for stochastic optimizers. "
                                  f"{self.solver} is not stochastic.")
         return True
@@ -344,8 +408,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     """Multi-layer perceptron classifier, trained by fused Numba kernels.
 
     See ``sklearn.neural_network.MLPClassifier`` for the parameters; 'lbfgs'
-    is not offered (it is not a minibatch method). ``max_fun`` is accepted
-    for compatibility and unused. ``y`` holds labels of two or more classes
+    runs SciPy's L-BFGS-B on the full batch (``max_iter``, ``max_fun``,
+    ``tol`` as scikit-learn passes them), 'sgd' and 'adam' the compiled
+    minibatch loop. ``y`` holds labels of two or more classes
     (softmax over them; one logistic unit for two), or a label indicator
     matrix (multilabel: a logistic unit per label; ``predict`` returns the
     indicator matrix, ``predict_proba`` each label's probability).
@@ -425,13 +490,15 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return np.hstack([1 - p, p]) if p.shape[1] == 1 else p
 
     def predict_log_proba(self, X):
-        """Log of :meth:`predict_proba`, computed from the scores without underflow."""
+        """Log of :meth:`predict_proba`: for a softmax, from the scores without
+        underflow; for logistic units, ``log(predict_proba)`` as scikit-learn
+        computes it (so that its argmax ties where the probabilities' do)."""
         X = self._checked(X)  # first: it raises NotFittedError before fit
-        s = self._model.scores(X)
         if self.out_activation_ == "logistic":
-            # log sigmoid(s) = -softplus(-s), log(1 - sigmoid(s)) = -softplus(s)
-            on, off = -np.logaddexp(0, -s), -np.logaddexp(0, s)
-            return np.hstack([off, on]) if s.shape[1] == 1 else on
+            p = self.predict_proba(X)
+            with np.errstate(divide="ignore"):
+                return np.log(p, out=p)
+        s = self._model.scores(X)
         s -= s.max(axis=1, keepdims=True)
         return s - np.log(np.exp(s).sum(axis=1, keepdims=True))
 
@@ -465,7 +532,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     """Multi-layer perceptron regressor, trained by fused Numba kernels.
 
     See ``sklearn.neural_network.MLPRegressor`` for the parameters; ``loss``
-    is 'squared_error' ('poisson' and 'lbfgs' are not offered). ``y`` is
+    is 'squared_error' ('poisson' is not offered). ``y`` is
     (n_samples,) or (n_samples, n_outputs); the loss is half the squared
     error averaged over the outputs, as scikit-learn reports it, and the
     gradient scikit-learn follows ((prediction - y) / n_batch).

@@ -150,7 +150,7 @@ def test_bad_input_gives_scikit_learn_errors(digits):
     with pytest.raises(ValueError, match="Unknown label type"):
         clf.fit(Xtr, ytr + 0.5)
     with pytest.raises(ValueError, match="'solver' parameter of MLPClassifier must be a str among"):
-        MLPClassifier(solver="lbfgs").fit(Xtr, ytr)
+        MLPClassifier(solver="newton").fit(Xtr, ytr)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(Xtr, ytr)

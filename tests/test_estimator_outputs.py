@@ -111,6 +111,24 @@ def test_fit_and_partial_fit_give_scikit_learns_model(problem, solver, schedule)
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
 
 
+@pytest.mark.parametrize("problem", sorted(PROBLEMS))
+def test_lbfgs_takes_scikit_learns_steps(problem):
+    # SciPy's L-BFGS-B on scikit-learn's packing of the same loss and
+    # gradient: the same iterates but for the compiled sums' rounding.
+    X, y, name = PROBLEMS[problem]
+    mine = MLPClassifier if name == "MLPClassifier" else MLPRegressor
+    kw = dict(hidden_layer_sizes=(20,), solver="lbfgs", max_iter=20, random_state=0, alpha=1e-3)
+    ours, ref = _both(mine, getattr(theirs, name), X, y, **kw)
+    assert ours.n_iter_ == ref.n_iter_
+    assert ours.loss_ == pytest.approx(ref.loss_, rel=1e-10)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, ref.coefs_ + ref.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-12)
+    assert not hasattr(ours, "loss_curve_") and not hasattr(ref, "loss_curve_")
+    with pytest.warns(ConvergenceWarning, match="lbfgs failed to converge after 2 iteration"):
+        mine(**dict(kw, max_iter=2)).fit(X, y)
+    assert not hasattr(mine(solver="lbfgs"), "partial_fit")
+
+
 def test_multilabel_predicts_the_indicator_matrix_and_each_labels_probability():
     X, Y = make_multilabel_classification(n_samples=120, n_classes=4, random_state=0)
     clf = MLPClassifier(hidden_layer_sizes=(30,), max_iter=300, random_state=0,

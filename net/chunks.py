@@ -80,10 +80,16 @@ class ThreadPolicy:
 _policies = {}
 
 
+def threads_allowed():
+    """The most threads a training call may use now: fusednet's limit and
+    the BLAS's (a threadpoolctl limit included)."""
+    return min(threads.get_num_threads(), max(threads.blas().get(), 1))
+
+
 def thread_policy(flops_per_iteration):
     """The policy of one size of work (steps within a factor of 2 of each
     other share it), across training calls, for the threads allowed now."""
-    most = min(threads.get_num_threads(), max(threads.blas().get(), 1))
+    most = threads_allowed()
     key = (int(flops_per_iteration).bit_length(), most)
     if key not in _policies:
         _policies[key] = ThreadPolicy(most)

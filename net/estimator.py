@@ -251,7 +251,9 @@ class _BaseMLP(BaseEstimator):
         theta, grad = net.theta, net.grad
         order = _sklearn_packing(net)  # x = theta[order]
 
-        policy = chunks.thread_policy(chunks.step_flops(net.sizes, n))
+        # A policy of its own: a full-batch evaluation is not a training
+        # chunk, and its timings must not steer the minibatch loop's.
+        policy = chunks.ThreadPolicy(chunks.threads_allowed())
 
         def loss_grad(x):
             theta[order] = x

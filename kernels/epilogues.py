@@ -33,6 +33,16 @@ def gather(X, y, idx, n, Xb, yb):
 
 
 @njit(**JIT)
+def gather_weights(w, idx, n, wb):
+    """The minibatch's row weights ``w[idx[:n]]`` into wb; returns their sum."""
+    total = 0.0
+    for i in range(n):
+        wb[i] = w[idx[i]]
+        total += wb[i]
+    return total
+
+
+@njit(**JIT)
 def bias_act(z, b, code):
     """In place ``z[:] = act(z + b)``; z (N, M) C-contiguous, b (M,)."""
     for i in range(z.shape[0]):

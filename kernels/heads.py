@@ -16,6 +16,9 @@ A head is an integer code, as activations are. Each writes each row's loss
              gradient of the sum over outputs and reports their mean (the
              same for one output).
 
+With row weights w (scikit-learn's ``sample_weight``), each row's loss and
+ds are multiplied by w_i and N becomes sum_i w_i (the batch's weight).
+
 Every loss is finite for finite scores: softplus(z) - t z is computed as
 ``max(z, 0) - t z + log1p(exp(-|z|))``, the exponent never positive.
 Labels (an integer vector) select softmax; targets (a float matrix) the
@@ -61,11 +64,35 @@ def head_rows(head, s, y, ds, row_loss, inv_n):
 
 
 @njit(**JIT)
-def head_loss(head, s, y, ds, row_loss):
-    """The mean loss of a batch, ``ds = dL/ds`` written (ds may be s)."""
+def head_loss(head, s, y, ds, row_loss, w):
+    """The mean loss of a batch, ``ds = dL/ds`` written (ds may be s); with
+    row weights ``w`` (>= n,) the weighted mean (w empty: none)."""
     n = s.shape[0]
-    head_rows(head, s, y, ds, row_loss, 1.0 / n)
-    return mean_loss(row_loss, n)
+    if w.size == 0:
+        head_rows(head, s, y, ds, row_loss, 1.0 / n)
+        return mean_loss(row_loss, n)
+    sw = weight_sum(w, n)
+    head_rows(head, s, y, ds, row_loss, 1.0 / sw)
+    weigh_rows(ds, row_loss, w)
+    return weight_sum(row_loss, n) / sw
+
+
+@njit(**JIT)
+def weight_sum(w, n):
+    """The sum of the first n weights, in row order (float64)."""
+    total = 0.0
+    for i in range(n):
+        total += w[i]
+    return total
+
+
+@njit(**JIT)
+def weigh_rows(ds, row_loss, w):
+    """Row i of ds and row_loss[i] times w[i], for the rows of ds."""
+    for i in range(ds.shape[0]):
+        row_loss[i] *= w[i]
+        for k in range(ds.shape[1]):
+            ds[i, k] *= w[i]
 
 
 @njit(**JIT)

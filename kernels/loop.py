@@ -26,7 +26,7 @@ from numba import njit
 
 from .checks import _first_nonfinite
 from .config import JIT
-from .epilogues import gather
+from .epilogues import gather, gather_weights
 from .mlp import Net, Scratch, bias, layer_rows, loss_grad, score, scratch, weight
 from .optim import Optimizer, update
 from .split import split_iteration, splits
@@ -38,7 +38,8 @@ class Objective(NamedTuple):
 
     ``c``, the L2 factor (``kernels.checks.l2_factor``), is 2 reg (full
     convention) or reg (half); with ``per_row`` it is divided by the batch's
-    rows each step (scikit-learn's ``alpha``).
+    rows (its weight, when the rows are weighted) each step (scikit-learn's
+    ``alpha``).
     """
     c: float
     per_row: bool
@@ -73,11 +74,13 @@ class Schedule(NamedTuple):
 class Data(NamedTuple):
     """X (N, D) and y (N,) labels or (N, C) targets (as the net's head
     takes) to draw minibatches from; X_val (V, D), y_val likewise, for the
-    validation score (V may be 0 when epoch_len is 0)."""
+    validation score (V may be 0 when epoch_len is 0); w (N,) float64 row
+    weights (scikit-learn's ``sample_weight``), or (0,) for none."""
     X: np.ndarray
     y: np.ndarray
     X_val: np.ndarray
     y_val: np.ndarray
+    w: np.ndarray = np.empty(0)
 
 
 class Buffers(NamedTuple):
@@ -125,9 +128,10 @@ def progress_struct(lr):
                     np.zeros(1, np.int64))
 
 
-def buffers_struct(net, y, batch_rows, best, loop_max):
+def buffers_struct(net, y, batch_rows, best, loop_max, weighted=False):
     """:class:`Buffers` for ``net`` (a :class:`~kernels.mlp.Net`), batches
-    of up to ``batch_rows`` rows of ``y``'s kind (labels or targets); ``best`` is the (P,) array for the best
+    of up to ``batch_rows`` rows of ``y``'s kind (labels or targets), with
+    a row-weight buffer when ``weighted``; ``best`` is the (P,) array for the best
     parameters, or an empty one. A fused net large enough (``split.splits``)
     runs its iterations in blocks; ``parallel`` starts False (the driver
     sets it for each chunk)."""
@@ -136,7 +140,8 @@ def buffers_struct(net, y, batch_rows, best, loop_max):
     split, blocks = splits(batch_rows, sizes) if fused else (False, 0)
     return Buffers(np.empty((batch_rows, int(sizes[0])), dtype),
                    np.empty((batch_rows,) + y.shape[1:], y.dtype),
-                   scratch(sizes, dtype, batch_rows, loop_max), best, bool(fused), bool(split),
+                   scratch(sizes, dtype, batch_rows, loop_max, weighted=weighted), best,
+                   bool(fused), bool(split),
                    False, np.zeros(blocks))
 
 
@@ -146,7 +151,7 @@ def history_struct(num_iters, n_epochs):
 
 @njit(**JIT)
 def batch_l2_factor(objective, n):
-    """The L2 factor c for a batch of n rows."""
+    """The L2 factor c for a batch of n rows (or of weight n)."""
     return objective.c / n if objective.per_row else objective.c
 
 
@@ -238,18 +243,21 @@ def train(tr, data, idx, lens, it0, split):
     Xb, yb, work, fused = tr.buffers.Xb, tr.buffers.yb, tr.buffers.work, tr.buffers.fused
     v = two_layer_views(tr)
     W1, b1, W2, b2, dW1, db1, dW2, db2, h, dh, scores, dX, row_loss, col_acc = v
+    weighted = work.w.size > 0
     for k in range(idx.shape[0]):
         it, n = it0 + k, lens[k]
-        c = batch_l2_factor(objective, n)
+        # The batch's rows, or its weight: scikit-learn divides by that.
+        size = gather_weights(data.w, idx[k], n, work.w) if weighted else np.float64(n)
+        c = batch_l2_factor(objective, size)
         updated = False
         if split is not None:
-            loss, updated = split_iteration(tr, v, data, idx[k], n, c)
+            loss, updated = split_iteration(tr, v, data, idx[k], n, size, c)
         else:
             gather(data.X, data.y, idx[k], n, Xb, yb)
             if fused:
                 loss = two_layer_step(W1, b1, W2, b2, dW1, db1, dW2, db2, h, dh, scores, dX,
-                                      row_loss, col_acc, Xb[:n], yb[:n], c, net.codes[0], net.head,
-                                      False, work.loop_max)
+                                      row_loss, col_acc, work.w, Xb[:n], yb[:n], c, net.codes[0],
+                                      net.head, False, work.loop_max)
             else:
                 loss = loss_grad(net, Xb[:n], yb[:n], c, work, False)
         if finish_iteration(net, opt, progress, history, it, loss, updated) >= 0:

@@ -13,7 +13,7 @@ def _head(head, name, scores, t, dscores):
     if head == LOGISTIC and ((t < 0) | (t > 1)).any():
         raise ValueError(f"t must hold targets in [0, 1] for the {name} loss")
     dscores = as_output("dscores", dscores, scores.shape, dtype, (scores, t))
-    return float(head_loss(head, scores, t, dscores, np.empty(scores.shape[0]))), dscores
+    return float(head_loss(head, scores, t, dscores, np.empty(scores.shape[0]), np.empty(0))), dscores
 
 
 def logistic_loss(scores, t, dscores=None):

@@ -51,13 +51,16 @@ class Scratch(NamedTuple):
     acts, deltas: (B * sum(sizes[1:]),) per-layer activations and deltas,
     layer after layer; row_loss (B,) and col_acc (max width,) float64
     scratch; dX (B, D) the input gradient, or (0, D) when none is wanted;
-    loop_max: products with ``m * n * k`` at or below it run as loops.
+    w (B,) float64 the batch's row weights, filled by the caller, or (0,)
+    for none; loop_max: products with ``m * n * k`` at or below it run as
+    loops.
     """
     acts: np.ndarray
     deltas: np.ndarray
     row_loss: np.ndarray
     col_acc: np.ndarray
     dX: np.ndarray
+    w: np.ndarray
     loop_max: int
 
 
@@ -71,11 +74,13 @@ def offsets(sizes):
     return w_off, total
 
 
-def scratch(sizes, dtype, rows, loop_max, need_dX=False):
-    """A :class:`Scratch` for a net of widths ``sizes`` and up to ``rows`` rows."""
+def scratch(sizes, dtype, rows, loop_max, need_dX=False, weighted=False):
+    """A :class:`Scratch` for a net of widths ``sizes`` and up to ``rows`` rows
+    (with a row-weight buffer when ``weighted``)."""
     n = rows * int(sizes[1:].sum())
     return Scratch(np.empty(n, dtype), np.empty(n, dtype), np.empty(rows), np.empty(int(sizes.max())),
-                   np.empty((rows if need_dX else 0, int(sizes[0])), dtype), int(loop_max))
+                   np.empty((rows if need_dX else 0, int(sizes[0])), dtype),
+                   np.empty(rows if weighted else 0), int(loop_max))
 
 
 @njit(**JIT)
@@ -120,14 +125,15 @@ def forward(net, X, sc):
 @njit(**JIT)
 def loss_grad(net, X, y, c, sc, need_dX):
     """Loss of (X, y) (n rows; y labels (n,) or targets (n, C), as the head
-    takes) and its gradient into ``net.grad``, with L2 factor ``c``; with ``need_dX`` also the input gradient into ``sc.dX[:n]``.
+    takes; weighted by ``sc.w[:n]`` unless it is empty) and its gradient into
+    ``net.grad``, with L2 factor ``c``; with ``need_dX`` also the input gradient into ``sc.dX[:n]``.
     The scores' block of ``sc.acts`` is left holding dscores.
     """
     n = X.shape[0]
     L = len(net.w_off)
     sizes, theta, grad = net.sizes, net.theta, net.grad
     scores = forward(net, X, sc)
-    loss = head_loss(net.head, scores, y, scores, sc.row_loss)
+    loss = head_loss(net.head, scores, y, scores, sc.row_loss, sc.w)
     d = scores
     grad_colsum(d, d, IDENTITY, d, bias(grad, net, L - 1), sc.col_acc)
     for l in range(L - 1, -1, -1):

@@ -36,7 +36,7 @@ from . import config
 from .activations import IDENTITY
 from .config import FEATURES, JIT, ROWS
 from .epilogues import bias_act, gather, grad_colsum, l2_fold, mean_loss
-from .heads import head_rows
+from .heads import head_rows, weigh_rows, weight_sum
 from .matmul import matmul
 from .optim import update_range
 
@@ -70,15 +70,17 @@ def _span(k, blocks, total):
 
 
 @njit(**JIT)
-def _rows_block(k, n, idx, data, v, code, head, Xb, yb, loop_max):
+def _rows_block(k, n, size, idx, data, v, code, head, Xb, yb, w, loop_max):
     """Region A's block k of the minibatch of n rows.
 
-    k: the block; n: the minibatch's rows; idx (>= n,): their rows in data;
+    k: the block; n: the minibatch's rows; size: n, or the rows' weight
+    when they are weighted; idx (>= n,): their rows in data;
     data: the ``loop.Data``; v: the ``two_layer.TwoLayer`` views (its h,
     scores, dh and row_loss rows of this block are written); code: the
     hidden activation; head: the output head; Xb (n, D), yb (n,) or (n, C):
-    the minibatch buffers (this
-    block's rows are written); loop_max: products at or below it run as loops.
+    the minibatch buffers (this block's rows are written); w (n,): the
+    rows' weights, or empty for none; loop_max: products at or below it run
+    as loops.
     """
     i0, i1 = _span(k, row_blocks(n), n)
     if i1 <= i0:
@@ -89,7 +91,9 @@ def _rows_block(k, n, idx, data, v, code, head, Xb, yb, loop_max):
     bias_act(hb, v.b1, code)
     matmul(hb, v.W2, sb, loop_max)
     bias_act(sb, v.b2, IDENTITY)
-    head_rows(head, sb, yb[i0:i1], sb, v.row_loss[i0:], 1.0 / n)
+    head_rows(head, sb, yb[i0:i1], sb, v.row_loss[i0:], 1.0 / size)
+    if w.size:
+        weigh_rows(sb, v.row_loss[i0:], w[i0:i1])
     matmul(sb, v.W2.T, v.dh[i0:i1], loop_max)
 
 
@@ -120,17 +124,17 @@ def _features_block(k, Xb, dh, v, c, opt, theta, grad, lr, t, l2_part, loop_max)
 
 
 @njit(parallel=True, **JIT)
-def _rows_region(n, idx, data, v, code, head, Xb, yb, loop_max, parallel):
+def _rows_region(n, size, idx, data, v, code, head, Xb, yb, w, loop_max, parallel):
     """Region A: every block of :func:`_rows_block`, over threads when
     ``parallel``. (Numba's parallel regions find a named tuple only among
     their function's arguments, so the regions are functions of their own.)"""
     n_rows = row_blocks(n)
     if parallel:
         for k in prange(n_rows):
-            _rows_block(np.int64(k), n, idx, data, v, code, head, Xb, yb, loop_max)
+            _rows_block(np.int64(k), n, size, idx, data, v, code, head, Xb, yb, w, loop_max)
     else:
         for k in range(n_rows):
-            _rows_block(k, n, idx, data, v, code, head, Xb, yb, loop_max)
+            _rows_block(k, n, size, idx, data, v, code, head, Xb, yb, w, loop_max)
 
 
 @njit(parallel=True, **JIT)
@@ -148,12 +152,13 @@ def _features_region(Xb, dh, v, c, opt, theta, grad, lr, t, l2_part, loop_max, p
 
 
 @njit(**JIT)
-def split_iteration(tr, v, data, idx, n, c):
+def split_iteration(tr, v, data, idx, n, size, c):
     """Loss, gradient and update of one iteration on minibatch rows ``idx[:n]``.
 
     tr: the ``loop.Trainee`` (``tr.buffers.parallel``: blocks over threads);
     v: ``two_layer.TwoLayer`` views of its parameters, gradient and buffers;
-    c: the L2 factor. Returns ``(loss, updated)``: when the data loss is not
+    size: n, or the rows' weight (weights in ``tr.buffers.work.w``, gathered
+    by the loop); c: the L2 factor. Returns ``(loss, updated)``: when the data loss is not
     finite, it and False, before any update, the parameters unchanged; else
     the loss with its L2 term and True.
     """
@@ -161,8 +166,9 @@ def split_iteration(tr, v, data, idx, n, c):
     Xb, yb = buf.Xb[:n], buf.yb[:n]
     code = tr.net.codes[0]
     loop_max = buf.work.loop_max
-    _rows_region(n, idx, data, v, code, tr.net.head, Xb, yb, loop_max, buf.parallel)
-    loss = mean_loss(v.row_loss, n)
+    w = buf.work.w  # the rows' weights, or empty
+    _rows_region(n, size, idx, data, v, code, tr.net.head, Xb, yb, w, loop_max, buf.parallel)
+    loss = weight_sum(v.row_loss, n) / size if w.size else mean_loss(v.row_loss, n)
     if not np.isfinite(loss):
         return loss, False
     h, dh, s = v.h[:n], v.dh[:n], v.scores[:n]

@@ -4,7 +4,7 @@ One compiled call computes the loss and every gradient:
 
     h  = act(X W1 + b1)            (N, H)   bias and activation on the GEMM result
     s  = h W2 + b2                 (N, C)
-    L  = mean_i(logsumexp(s_i) - s_i[y_i]) + 0.5 c (|W1|^2 + |W2|^2)
+    L  = mean_i(logsumexp(s_i) - s_i[y_i]) + 0.5 c (|W1|^2 + |W2|^2)   (row-weighted with w)
     dS = (softmax(s) - onehot(y)) / N       written over s, same pass as L
          (or another head's loss and dS, ``kernels.heads``)
     dW2 = h^T dS + c W2,  db2 = sum_rows dS
@@ -59,19 +59,20 @@ def _two_layer_loss(v, X, y, c, code, need_dX, loop_max):
     """The loss of (X, y) and every gradient into ``v`` (a :class:`TwoLayer`),
     L2 factor ``c``, hidden activation ``code``; dX too when ``need_dX``."""
     return two_layer_step(v.W1, v.b1, v.W2, v.b2, v.dW1, v.db1, v.dW2, v.db2, v.h, v.dh,
-                          v.scores, v.dX, v.row_loss, v.col_acc, X, y, c, code, SOFTMAX,
-                          need_dX, loop_max)
+                          v.scores, v.dX, v.row_loss, v.col_acc, v.row_loss[:0], X, y, c,
+                          code, SOFTMAX, need_dX, loop_max)
 
 
 @njit(**JIT)
 def two_layer_step(W1, b1, W2, b2, dW1, db1, dW2, db2, h, dh, scores, dX, row_loss, col_acc,
-                   X, y, c, code, head, need_dX, loop_max):
+                   w, X, y, c, code, head, need_dX, loop_max):
     """:func:`_two_layer_loss` on the fields of a :class:`TwoLayer` (W1 ...
     col_acc, in its order and with its meanings), for the training loop: it
     unpacks them once a chunk and calls this every iteration, because each
     read of a field of a structure of arrays costs Numba a reference-count
     pair per iteration (the toy step took 2.9 us through the structure, 2.4
-    this way). X (N, D), y (N,) or (N, C): the batch; c: the L2 factor;
+    this way). w: the rows' weights, or empty for none; X (N, D), y (N,)
+    or (N, C): the batch; c: the L2 factor;
     code: the hidden activation; head: the output head; need_dX: also dX; loop_max: products at or below it
     run as loops."""
     N = X.shape[0]
@@ -82,7 +83,7 @@ def two_layer_step(W1, b1, W2, b2, dW1, db1, dW2, db2, h, dh, scores, dX, row_lo
     bias_act(h, b1, code)
     matmul(h, W2, s, loop_max)
     bias_act(s, b2, IDENTITY)
-    loss = head_loss(head, s, y, s, row_loss)
+    loss = head_loss(head, s, y, s, row_loss, w)
     ds = s
     matmul(h.T, ds, dW2, loop_max)
     grad_colsum(ds, ds, IDENTITY, ds, db2, col_acc)

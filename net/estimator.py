@@ -37,7 +37,8 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.multiclass import (_check_partial_fit_first_call, type_of_target,
                                       unique_labels)
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import (_check_sample_weight, check_is_fitted, column_or_1d,
+                                      validate_data)
 
 from threadpoolctl import threadpool_limits
 
@@ -143,12 +144,16 @@ class _BaseMLP(BaseEstimator):
 
     # -- fitting ----------------------------------------------------------------------
 
-    def _fit(self, X, y, incremental):
+    def _fit(self, X, y, incremental, sample_weight=None):
         hidden = self._hidden_sizes()
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         first = not hasattr(self, "coefs_") or not (incremental or self.warm_start)
         X, targets, strata = self._validate_input(X, y, incremental, reset=first)
+        if sample_weight is not None:
+            # scikit-learn's check; the kernels weigh rows in float64.
+            sample_weight = np.ascontiguousarray(_check_sample_weight(sample_weight, X),
+                                                 dtype=np.float64)
         # As scikit-learn: drawn afresh from random_state at every call (an
         # int seeds the same stream each time: its initial weights, split
         # and shuffles).
@@ -160,9 +165,9 @@ class _BaseMLP(BaseEstimator):
             X = X.astype(self._model.dtype, copy=False)
             targets = targets.astype(self._model.dtype, copy=False) if targets.ndim == 2 else targets
         if self.solver == "lbfgs":
-            self._fit_lbfgs(X, targets)
+            self._fit_lbfgs(X, targets, sample_weight)
         else:
-            self._train(X, targets, strata, incremental)
+            self._train(X, targets, strata, incremental, sample_weight)
         if not all(np.isfinite(w).all() for w in self.coefs_ + self.intercepts_):
             raise ValueError(NON_FINITE)
         return self
@@ -238,7 +243,7 @@ class _BaseMLP(BaseEstimator):
         return training.Optimizer(rule, cfg, self.learning_rate_init, self._model.packed().theta,
                                   schedule)
 
-    def _fit_lbfgs(self, X, y):
+    def _fit_lbfgs(self, X, y, sample_weight):
         """Full-batch L-BFGS-B through SciPy, called as scikit-learn calls it
         (``max_iter``, ``max_fun``, ``gtol=tol``), over scikit-learn's packing
         of the parameters (every W, then every b), the loss and gradient one
@@ -246,8 +251,11 @@ class _BaseMLP(BaseEstimator):
         model = self._model
         n = X.shape[0]
         net = model.packed()
-        sc = K.scratch(net.sizes, model.dtype, n, config.GEMM_LOOP_MAX)
-        c = float(self.alpha) / n
+        weighted = sample_weight is not None
+        sc = K.scratch(net.sizes, model.dtype, n, config.GEMM_LOOP_MAX, weighted=weighted)
+        if weighted:
+            sc.w[:] = sample_weight
+        c = float(self.alpha) / (sample_weight.sum() if weighted else n)
         theta, grad = net.theta, net.grad
         order = _sklearn_packing(net)  # x = theta[order]
 
@@ -283,19 +291,23 @@ class _BaseMLP(BaseEstimator):
         self.loss_ = float(res.fun)
         theta[order] = res.x
 
-    def _train(self, X, y, strata, incremental):
-        """Epochs over (X, y) (``y`` as the model takes it); ``strata``
-        stratifies the early-stopping split (or None)."""
+    def _train(self, X, y, strata, incremental, w):
+        """Epochs over (X, y) (``y`` as the model takes it), rows weighted by
+        ``w`` (or None); ``strata`` stratifies the early-stopping split (or
+        None)."""
         model = self._model
         if self._optimizer is None or not incremental:
             self._optimizer = self._optimizer_for()
         rs = self._random_state
         early = self.early_stopping and not incremental
-        X_val = y_val = None
+        X_val = y_val = w_val = None
         if early:
-            X, X_val, y, y_val = train_test_split(X, y, random_state=rs,
-                                                  test_size=self.validation_fraction,
-                                                  stratify=strata)
+            # One call, as scikit-learn's: the same split, weights alongside.
+            parts = train_test_split(X, y, *(() if w is None else (w,)), random_state=rs,
+                                     test_size=self.validation_fraction, stratify=strata)
+            X, X_val, y, y_val = parts[:4]
+            if w is not None:
+                w, w_val = parts[4:]
             if X_val.shape[0] < 2:
                 raise ValueError("The validation set is too small. Increase "
                                  "'validation_fraction' or the size of your dataset.")
@@ -309,7 +321,9 @@ class _BaseMLP(BaseEstimator):
         self.n_iter_ = 0  # epochs of this call, as scikit-learn counts them (t_ adds up)
         # An epoch evaluates nothing in the loop (no schedule): scikit-learn
         # scores the validation split itself, below, once per epoch.
-        s = training.Session(model.packed(), loop.Data(X, y, X[:0], y[:0]), batch_rows=B,
+        data = loop.Data(X, y, X[:0], y[:0],
+                         np.empty(0) if w is None else np.ascontiguousarray(w))
+        s = training.Session(model.packed(), data, batch_rows=B,
                              optimizer=self._optimizer, l2_factor=float(self.alpha),
                              per_row=True, num_iters=batches.epoch_len, keep_best=early)
         order = np.arange(n)
@@ -342,7 +356,7 @@ class _BaseMLP(BaseEstimator):
             if self.verbose:
                 print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
             if early:
-                score = self._validation_score(X_val, y_val)
+                score = self._validation_score(X_val, y_val, w_val)
                 self.validation_scores_.append(score)
                 if self.verbose:
                     print(f"Validation score: {score:f}")
@@ -421,23 +435,23 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     # The constructor is _BaseMLP's: scikit-learn's MLPClassifier signature.
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Train on X (n_samples, n_features) and labels y (or an indicator
-        matrix); returns self."""
-        return self._fit(X, y, incremental=False)
+        matrix), rows weighted by ``sample_weight`` as scikit-learn weighs
+        them; returns self."""
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
     @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, classes=None):
-        """One epoch over (X, y); ``classes`` is required on the first call
-        (not for an indicator matrix)."""
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """One epoch over (X, y); ``classes`` is required on the first call."""
         if _check_partial_fit_first_call(self, classes):
             self._label_binarizer = LabelBinarizer()
             if type_of_target(y).startswith("multilabel"):
                 self._label_binarizer.fit(y)
             else:
                 self._label_binarizer.fit(classes)
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(self, X, y, multi_output=True, dtype=(np.float64, np.float32),
@@ -469,12 +483,14 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         # classes) only, by the binarized labels, as scikit-learn's.
         return X, targets, (Y if self.n_outputs_ == 1 else None)
 
-    def _validation_score(self, X_val, y_val):
-        """Accuracy on the validation split (y_val as the model takes it)."""
+    def _validation_score(self, X_val, y_val, w_val):
+        """Accuracy on the validation split (y_val as the model takes it),
+        weighted by ``w_val`` (or None)."""
         pred = self._model.predict(X_val)
         if pred.ndim == 1 and y_val.ndim == 2:
             pred = pred[:, None]
-        return float(np.mean(np.all(pred == y_val, axis=1) if y_val.ndim == 2 else pred == y_val))
+        right = np.all(pred == y_val, axis=1) if y_val.ndim == 2 else pred == y_val
+        return float(np.average(right, weights=w_val))
 
     def _probabilities(self, X):
         s = self._model.scores(X)
@@ -548,16 +564,16 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         super().__init__(hidden_layer_sizes, activation, **shared)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Train on X (n_samples, n_features) and targets y (n_samples,) or
-        (n_samples, n_outputs); returns self."""
-        return self._fit(X, y, incremental=False)
+        (n_samples, n_outputs), rows weighted by ``sample_weight``; returns self."""
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
     @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y):
+    def partial_fit(self, X, y, sample_weight=None):
         """One epoch over (X, y)."""
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
@@ -570,11 +586,11 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self.n_outputs_ = Y.shape[1]
         return X, np.ascontiguousarray(Y, dtype=X.dtype), None
 
-    def _validation_score(self, X_val, y_val):
+    def _validation_score(self, X_val, y_val, w_val):
         pred = self._model.scores(X_val)
         if not np.isfinite(pred).all():
             return float("nan")
-        return float(r2_score(y_val, pred))
+        return float(r2_score(y_val, pred, sample_weight=w_val))
 
     def predict(self, X):
         """Predictions (n_samples,) for one output, else (n_samples, n_outputs)."""

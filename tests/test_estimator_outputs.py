@@ -16,6 +16,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from fusednet import MLP, MLPClassifier, MLPRegressor
+from fusednet.kernels import config
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +110,43 @@ def test_fit_and_partial_fit_give_scikit_learns_model(problem, solver, schedule)
     np.testing.assert_allclose(ours.loss_curve_, ref.loss_curve_, rtol=1e-12)
     for a, b in zip(ours.coefs_, ref.coefs_):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("problem", sorted(PROBLEMS))
+@pytest.mark.parametrize("solver, extra", [("sgd", {}), ("adam", {"early_stopping": True}),
+                                           ("lbfgs", {})], ids=["sgd", "adam-early", "lbfgs"])
+def test_sample_weight_gives_scikit_learns_weighted_model(problem, solver, extra, monkeypatch):
+    # Rows weighted as scikit-learn weighs them: each row's loss and
+    # gradient times its weight, the batch's weight in place of its rows
+    # (for the mean and for alpha); the split, the validation score weighted.
+    X, y, name = PROBLEMS[problem]
+    w = np.random.default_rng(1).uniform(0.2, 3.0, len(X))
+    mine = MLPClassifier if name == "MLPClassifier" else MLPRegressor
+    kw = dict(hidden_layer_sizes=(20,), solver=solver, random_state=0, tol=0.0,
+              learning_rate_init=0.01, batch_size=64, max_iter=20 if solver == "lbfgs" else 6,
+              **extra)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = mine(**kw).fit(X, y, sample_weight=w)
+        ref = getattr(theirs, name)(**kw).fit(X, y, sample_weight=w)
+        if problem == "multiclass" and solver == "sgd":
+            # The split iteration weighs its row blocks the same way.
+            monkeypatch.setattr(config, "MIN_FLOPS", 0)
+            split = mine(**kw).fit(X, y, sample_weight=w)
+            for a, b in zip(split.coefs_, ref.coefs_):
+                np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
+    assert ours.n_iter_ == ref.n_iter_
+    for a, b in zip(ours.coefs_ + ours.intercepts_, ref.coefs_ + ref.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
+    if extra:
+        np.testing.assert_allclose(ours.validation_scores_, ref.validation_scores_, rtol=1e-12)
+    # Weights of one are no weights.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ones = mine(**kw).fit(X, y, sample_weight=np.ones(len(X)))
+        plain = mine(**kw).fit(X, y)
+    for a, b in zip(ones.coefs_, plain.coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
 
 
 @pytest.mark.parametrize("problem", sorted(PROBLEMS))

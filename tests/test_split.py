@@ -56,7 +56,7 @@ def _iteration(dtype, activation, n, parallel, D=37, H=11, C=4, N=23, rule="sgd"
     s = training.Session(net, data, batch_rows=N, l2_factor=c, num_iters=1,
                          optimizer=training.Optimizer(rule, None, 0.05, theta))
     tr = s.parallel(parallel)
-    loss, updated = split.split_iteration(tr, L.two_layer_views(tr), data, idx, n, c)
+    loss, updated = split.split_iteration(tr, L.two_layer_views(tr), data, idx, n, np.float64(n), c)
     return dict(loss=loss, updated=updated, before=before, theta=theta, grad=net.grad,
                 backup=tr.optimizer.backup, step=tr.progress.step[0], X=X[idx[:n]], y=y[idx[:n]],
                 net=net)

@@ -105,6 +105,16 @@ def check_finite(name, a):
     return a
 
 
+def check_unit_targets(name, t, what):
+    """``t`` (n, C) itself, or ValueError naming ``what`` and the first row
+    with a target outside [0, 1] (the logistic head's targets)."""
+    bad = np.flatnonzero(((t < 0) | (t > 1)).any(axis=1))
+    if bad.size:
+        raise ValueError(f"{name} must hold targets in [0, 1] for {what}; row {bad[0]} is "
+                         f"{t[bad[0]].tolist()}")
+    return t
+
+
 def check_shape(name, a, ndim, shape=None):
     if a.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-dimensional, got shape {a.shape}")

@@ -64,8 +64,9 @@ class Progress(NamedTuple):
 class Schedule(NamedTuple):
     """At iterations with ``it % epoch_len == 0`` (never when epoch_len is 0)
     the minibatch's train score (after its update) and the validation
-    score (``mlp.score``: accuracy, R^2 for a squared-error head) are recorded and, every ``decay_every``-th such epoch, the
-    learning rate is multiplied by ``decay``."""
+    score (``mlp.score``: accuracy, R^2 for a squared-error head) are
+    recorded and, every ``decay_every``-th such epoch, the learning rate is
+    multiplied by ``decay``."""
     epoch_len: int
     decay: float
     decay_every: int

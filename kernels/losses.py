@@ -2,7 +2,7 @@
 row (``kernels.heads``; softmax's is ``kernels.softmax``)."""
 import numpy as np
 
-from .checks import as_input, as_output, float_dtype
+from .checks import as_input, as_output, check_unit_targets, float_dtype
 from .heads import LOGISTIC, SQUARED, head_loss
 
 
@@ -10,10 +10,12 @@ def _head(head, name, scores, t, dscores):
     dtype = float_dtype("scores", scores)
     scores = as_input("scores", scores, 2, dtype)
     t = as_input("t", t, 2, dtype, scores.shape)
-    if head == LOGISTIC and ((t < 0) | (t > 1)).any():
-        raise ValueError(f"t must hold targets in [0, 1] for the {name} loss")
+    if head == LOGISTIC:
+        check_unit_targets("t", t, f"the {name} loss")
     dscores = as_output("dscores", dscores, scores.shape, dtype, (scores, t))
-    return float(head_loss(head, scores, t, dscores, np.empty(scores.shape[0]), np.empty(0))), dscores
+    no_weights = np.empty(0)
+    loss = head_loss(head, scores, t, dscores, np.empty(scores.shape[0]), no_weights)
+    return float(loss), dscores
 
 
 def logistic_loss(scores, t, dscores=None):

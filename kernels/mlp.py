@@ -78,7 +78,8 @@ def scratch(sizes, dtype, rows, loop_max, need_dX=False, weighted=False):
     """A :class:`Scratch` for a net of widths ``sizes`` and up to ``rows`` rows
     (with a row-weight buffer when ``weighted``)."""
     n = rows * int(sizes[1:].sum())
-    return Scratch(np.empty(n, dtype), np.empty(n, dtype), np.empty(rows), np.empty(int(sizes.max())),
+    return Scratch(np.empty(n, dtype), np.empty(n, dtype), np.empty(rows),
+                   np.empty(int(sizes.max())),
                    np.empty((rows if need_dX else 0, int(sizes[0])), dtype),
                    np.empty(rows if weighted else 0), int(loop_max))
 
@@ -126,7 +127,8 @@ def forward(net, X, sc):
 def loss_grad(net, X, y, c, sc, need_dX):
     """Loss of (X, y) (n rows; y labels (n,) or targets (n, C), as the head
     takes; weighted by ``sc.w[:n]`` unless it is empty) and its gradient into
-    ``net.grad``, with L2 factor ``c``; with ``need_dX`` also the input gradient into ``sc.dX[:n]``.
+    ``net.grad``, with L2 factor ``c``; with ``need_dX`` also the input
+    gradient into ``sc.dX[:n]``.
     The scores' block of ``sc.acts`` is left holding dscores.
     """
     n = X.shape[0]

@@ -158,9 +158,9 @@ def split_iteration(tr, v, data, idx, n, size, c):
     tr: the ``loop.Trainee`` (``tr.buffers.parallel``: blocks over threads);
     v: ``two_layer.TwoLayer`` views of its parameters, gradient and buffers;
     size: n, or the rows' weight (weights in ``tr.buffers.work.w``, gathered
-    by the loop); c: the L2 factor. Returns ``(loss, updated)``: when the data loss is not
-    finite, it and False, before any update, the parameters unchanged; else
-    the loss with its L2 term and True.
+    by the loop); c: the L2 factor. Returns ``(loss, updated)``: when the
+    data loss is not finite, it and False, before any update, the parameters
+    unchanged; else the loss with its L2 term and True.
     """
     buf = tr.buffers
     Xb, yb = buf.Xb[:n], buf.yb[:n]

@@ -72,8 +72,8 @@ def two_layer_step(W1, b1, W2, b2, dW1, db1, dW2, db2, h, dh, scores, dX, row_lo
     read of a field of a structure of arrays costs Numba a reference-count
     pair per iteration (the toy step took 2.9 us through the structure, 2.4
     this way). w: the rows' weights, or empty for none; X (N, D), y (N,)
-    or (N, C): the batch; c: the L2 factor;
-    code: the hidden activation; head: the output head; need_dX: also dX; loop_max: products at or below it
+    or (N, C): the batch; c: the L2 factor; code: the hidden activation;
+    head: the output head; need_dX: also dX; loop_max: products at or below it
     run as loops."""
     N = X.shape[0]
     h = h[:N]

@@ -163,7 +163,8 @@ class _BaseMLP(BaseEstimator):
         else:
             self._adopt_attributes(X.dtype)
             X = X.astype(self._model.dtype, copy=False)
-            targets = targets.astype(self._model.dtype, copy=False) if targets.ndim == 2 else targets
+            if targets.ndim == 2:  # targets, not labels: in the model's dtype
+                targets = targets.astype(self._model.dtype, copy=False)
         if self.solver == "lbfgs":
             self._fit_lbfgs(X, targets, sample_weight)
         else:
@@ -172,10 +173,15 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(NON_FINITE)
         return self
 
+    def _new_model(self, sizes, dtype):
+        """A zero-initialised model of widths ``sizes`` with this estimator's
+        activation and head."""
+        return MLP(sizes, _ACTIVATIONS[self.activation], weight_scale=0.0, dtype=dtype,
+                   head=self._head)
+
     def _init_model(self, n_features, hidden, dtype):
         sizes = [n_features] + hidden + [self.n_outputs_]
-        self._model = MLP(sizes, _ACTIVATIONS[self.activation], weight_scale=0.0, dtype=dtype,
-                          head=self._head)
+        self._model = self._new_model(sizes, dtype)
         rs = self._random_state
         factor = 2.0 if self.activation == "logistic" else 6.0
         for l, (fi, fo) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -194,11 +200,15 @@ class _BaseMLP(BaseEstimator):
             self.validation_scores_ = [] if self.early_stopping else None
             self.best_validation_score_ = -np.inf if self.early_stopping else None
 
+    def _model_views(self):
+        """The model's parameters as views: ``([W1, ...], [b1, ...])``."""
+        L = len(self._model.layer_sizes) - 1
+        views = self._model.params
+        return ([views[f"W{l + 1}"] for l in range(L)], [views[f"b{l + 1}"] for l in range(L)])
+
     def _link_attributes(self):
         """``coefs_`` and ``intercepts_`` as views of the model's parameters."""
-        L = len(self._model.layer_sizes) - 1
-        self.coefs_ = [self._model.params[f"W{l + 1}"] for l in range(L)]
-        self.intercepts_ = [self._model.params[f"b{l + 1}"] for l in range(L)]
+        self.coefs_, self.intercepts_ = self._model_views()
 
     def _adopt_attributes(self, dtype):
         """Continue from ``coefs_`` and ``intercepts_`` as they are now: the
@@ -213,9 +223,8 @@ class _BaseMLP(BaseEstimator):
                 f"these targets need {self.n_outputs_} {self._head} output(s) (a model fitted by "
                 f"fusednet before scikit-learn's outputs has two softmax outputs for two "
                 f"classes); fit it anew (warm_start=False) instead of continuing it")
-        if getattr(self, "_model", None) is None or list(self._model.layer_sizes) != sizes:
-            self._model = MLP(sizes, _ACTIVATIONS[self.activation], weight_scale=0.0,
-                              dtype=dtype, head=self._head)
+        if model is None or list(model.layer_sizes) != sizes:
+            self._model = self._new_model(sizes, dtype)
             self._optimizer = None
         for l, (W, b) in enumerate(zip(coefs, intercepts)):
             self._model.params[f"W{l + 1}"][...] = W
@@ -229,8 +238,9 @@ class _BaseMLP(BaseEstimator):
                 setattr(self, name, value)
 
     def _optimizer_for(self):
-        """The optimizer, kept across ``partial_fit`` and warm-started calls:
-        the rule's state, the learning rate and the step count."""
+        """A new optimizer (the rule's state, the learning rate and the step
+        count), made at each ``fit`` and kept across ``partial_fit`` calls,
+        as scikit-learn's."""
         if self.solver == "sgd":
             rule = "nesterov" if self.nesterovs_momentum and self.momentum > 0 else "sgd_momentum"
             cfg = {"momentum": self.momentum}
@@ -398,16 +408,16 @@ class _BaseMLP(BaseEstimator):
 
     def _checked(self, X):
         check_is_fitted(self, "coefs_")
-        if getattr(self, "_model", None) is None or any(
-                a is not b for a, b in zip(self.coefs_ + self.intercepts_, self._views())):
+        if getattr(self, "_model", None) is None or self._replaced():
             self._adopt_attributes(np.asarray(self.coefs_[0]).dtype)
         X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
         return X.astype(self._model.dtype, copy=False)
 
-    def _views(self):
-        L = len(self._model.layer_sizes) - 1
-        return ([self._model.params[f"W{l + 1}"] for l in range(L)]
-                + [self._model.params[f"b{l + 1}"] for l in range(L)])
+    def _replaced(self):
+        """Whether an entry of ``coefs_`` or ``intercepts_`` is no longer the
+        model's own view (a new array put in the list)."""
+        coefs, intercepts = self._model_views()
+        return any(a is not b for a, b in zip(self.coefs_ + self.intercepts_, coefs + intercepts))
 
     def __setstate__(self, state):
         super().__setstate__(state)

@@ -22,7 +22,8 @@ import warnings
 import numpy as np
 
 from ..kernels import config
-from ..kernels.checks import as_labels, check_finite, check_shape, plain_array
+from ..kernels.checks import (as_labels, check_finite, check_shape, check_unit_targets,
+                              plain_array)
 
 _warned = set()
 
@@ -112,9 +113,5 @@ def as_targets(name, y, n, width, dtype, head):
                          f"{'s' if width > 1 else ''} takes targets {wanted}")
     y = check_finite(name, np.require(y, dtype, ["C_CONTIGUOUS", "WRITEABLE"]))
     if head == "logistic":
-        bad = np.flatnonzero(((y < 0) | (y > 1)).any(axis=1))
-        if bad.size:
-            raise ValueError(f"{name} must hold targets in [0, 1] for the logistic head (labels "
-                             f"0/1, or one column per label); row {bad[0]} is "
-                             f"{y[bad[0]].tolist()}")
+        check_unit_targets(name, y, "the logistic head (labels 0/1, or one column per label)")
     return y

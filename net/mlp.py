@@ -1,5 +1,6 @@
 """``MLP``: a fully-connected net of any depth with a softmax, logistic or
-squared-error head, trained by the compiled loop of ``fusednet.kernels.loop``, driven by ``net.training``.
+squared-error head, trained by the compiled loop of ``fusednet.kernels.loop``,
+driven by ``net.training``.
 
 The parameters live in one flat buffer; ``params`` maps ``W1, b1, ..., WL,
 bL`` to views into it, so code that reads or perturbs ``net.params['W1']`` in
@@ -189,6 +190,18 @@ class MLP:
         sc = K.scratch(self._sizes, self.dtype, X.shape[0], config.GEMM_LOOP_MAX)
         return K.forward(net, X, sc).copy()
 
+    def score(self, X, y):
+        """The score ``train()`` records for a split, computed the same way
+        (compiled, ``kernels.mlp.score``): the accuracy (a multilabel net: the
+        fraction of rows with every label right), or for a 'squared_error'
+        head R^2 averaged over the outputs."""
+        self._sync_params()
+        X = self._inputs(X)
+        n = X.shape[0]
+        y = self._targets(y, n)
+        sc = K.scratch(self._sizes, self.dtype, min(n, 4096), config.GEMM_LOOP_MAX)
+        return float(K.score(self._net(self._theta[:0]), X, y, sc))
+
     def predict(self, X):
         """softmax: labels (N,), the class of each row's highest score;
         logistic: labels 0/1 (N,) for one output, the indicator matrix (N, C)
@@ -321,7 +334,8 @@ class MLP:
         if expect is not None:
             mine = (list(expect.layer_sizes), expect.activation, expect.residual, expect.dtype.name,
                     expect.head)
-            theirs = (meta["layer_sizes"], meta["activation"], meta["residual"], meta["dtype"], head)
+            theirs = (meta["layer_sizes"], meta["activation"], meta["residual"], meta["dtype"],
+                      head)
             if mine != theirs:
                 raise ValueError(f"{name} holds layer_sizes={theirs[0]}, activation={theirs[1]!r}, "
                                  f"residual={theirs[2]}, dtype={theirs[3]}, head={theirs[4]!r}; "

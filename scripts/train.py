@@ -91,18 +91,10 @@ def pictures(stats, model, data, out, dtype):
     return names
 
 
-def r2(y, pred):
-    """R^2 averaged over the outputs (scikit-learn's r2_score)."""
-    y, pred = y.reshape(len(y), -1), pred.reshape(len(pred), -1)
-    tot = ((y - y.mean(axis=0)) ** 2).sum(axis=0)
-    res = ((y - pred) ** 2).sum(axis=0)
-    return float(np.mean(np.where(tot > 0, 1 - res / np.where(tot > 0, tot, 1), res == 0)))
-
-
 def scores(model, data, dtype):
-    """Accuracy (classification) or R^2 (regression) on each split."""
-    score = r2 if data["task"] == "regression" else (lambda y, p: float(np.mean(p == y)))
-    return {part: score(data[f"y_{part}"], model.predict(data[f"X_{part}"].astype(dtype)))
+    """Accuracy (classification) or R^2 (regression) on each split, as the
+    histories record them (``MLP.score``)."""
+    return {part: model.score(data[f"X_{part}"].astype(dtype), data[f"y_{part}"])
             for part in ("train", "val", "test")}
 
 

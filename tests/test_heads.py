@@ -30,7 +30,8 @@ def test_head_losses_match_the_numpy_reference(rng, name, dtype):
     s = (3 * rng.standard_normal((9, 4))).astype(dtype)
     t = (targets(rng, "logistic" if name == "logistic" else "squared_error", 9, 4)).astype(dtype)
     loss, ds = getattr(kernels, f"{name}_loss")(s, t)
-    ref_loss, ref_ds = getattr(reference, f"{name}_loss")(s.astype(np.float64), t.astype(np.float64))
+    ref = getattr(reference, f"{name}_loss")
+    ref_loss, ref_ds = ref(s.astype(np.float64), t.astype(np.float64))
     assert ds.dtype == dtype
     assert loss == pytest.approx(ref_loss, rel=TOL[np.dtype(dtype)])
     assert_matches(ds, ref_ds, dtype)
@@ -184,6 +185,7 @@ def test_a_multilabel_net_scores_every_label_of_a_row():
     assert pred.shape == (100, 3)
     subset = np.mean(np.all(pred == Y[:100], axis=1))
     assert h["val_acc_history"][-1] == pytest.approx(subset)  # the compiled subset accuracy
+    assert model.score(X[:100], Y[:100]) == h["val_acc_history"][-1]
     assert subset > 0.85
 
 
@@ -203,6 +205,7 @@ def test_a_regression_net_fits_and_records_r2(outputs):
     r2 = np.mean(1 - ((Yv - pred.reshape(Yv.shape)) ** 2).sum(0)
                  / ((Yv - Yv.mean(0)) ** 2).sum(0))
     assert h["val_acc_history"][-1] == pytest.approx(r2, rel=1e-9)
+    assert model.score(X[:100], y[:100]) == h["val_acc_history"][-1]  # the same compiled score
     assert r2 > 0.9
     assert h["loss_history"][-1] < 0.1 * h["loss_history"][0]
 

@@ -83,7 +83,9 @@ def as_input(name, a, ndim, dtype, shape=None):
     dtype decides, and converting silently on every call would hide a copy).
     """
     if not isinstance(a, np.ndarray):
-        raise TypeError(f"{name} must be a NumPy array, got {type(a).__name__}")
+        hint = (f" (a scipy.sparse matrix: pass {name}.toarray(), or give it to a model, "
+                "which reads sparse rows)" if hasattr(a, "tocsr") else "")
+        raise TypeError(f"{name} must be a NumPy array, got {type(a).__name__}{hint}")
     a = plain_array(name, a)
     if a.dtype != dtype:
         raise TypeError(

@@ -23,13 +23,21 @@ def gather(X, y, idx, n, Xb, yb):
     into Xb and yb."""
     for i in range(n):
         r = idx[i]
-        if y.ndim == 1:
-            yb[i] = y[r]
-        else:
-            for k in range(y.shape[1]):
-                yb[i, k] = y[r, k]
+        copy_target(y, r, yb, i)
         for j in range(X.shape[1]):
             Xb[i, j] = X[r, j]
+
+
+@njit(**JIT)
+def copy_target(y, r, yb, i):
+    """``yb[i] = y[r]``: a label (y (N,)) or a row of targets (y (N, C)).
+    Not inlined: Numba prunes the ``ndim`` branch per type only in a
+    function of its own."""
+    if y.ndim == 1:
+        yb[i] = y[r]
+    else:
+        for k in range(y.shape[1]):
+            yb[i, k] = y[r, k]
 
 
 @njit(**JIT)

@@ -26,9 +26,10 @@ from numba import njit
 
 from .checks import _first_nonfinite
 from .config import JIT
-from .epilogues import gather, gather_weights
+from .epilogues import gather_weights
 from .mlp import Net, Scratch, bias, layer_rows, loss_grad, score, scratch, weight
 from .optim import Optimizer, update
+from .sparse import CSR, batch_buffer, gather_rows, take_rows
 from .split import split_iteration, splits
 from .two_layer import TwoLayer, two_layer_step
 
@@ -73,7 +74,7 @@ class Schedule(NamedTuple):
 
 
 class Data(NamedTuple):
-    """X (N, D) and y (N,) labels or (N, C) targets (as the net's head
+    """X (N, D) (dense, or a ``sparse.CSR``) and y (N,) labels or (N, C) targets (as the net's head
     takes) to draw minibatches from; X_val (V, D), y_val likewise, for the
     validation score (V may be 0 when epoch_len is 0); w (N,) float64 row
     weights (scikit-learn's ``sample_weight``), or (0,) for none."""
@@ -87,7 +88,8 @@ class Data(NamedTuple):
 class Buffers(NamedTuple):
     """Scratch for batches of up to B rows, made once per training call.
 
-    Xb (B, D), yb (B,) or (B, C): the gathered minibatch; work: the forward and
+    Xb (B, D) (a ``sparse.CSR`` of up to B rows for CSR data), yb (B,) or
+    (B, C): the gathered minibatch; work: the forward and
     backward scratch (``kernels.mlp.Scratch``, no input gradient); best (P,)
     theta at the best validation accuracy, or (0,) to keep none; fused: the
     net has two layers and no skips (the fused two-layer kernel trains it);
@@ -129,18 +131,21 @@ def progress_struct(lr):
                     np.zeros(1, np.int64))
 
 
-def buffers_struct(net, y, batch_rows, best, loop_max, weighted=False):
+def buffers_struct(net, X, y, batch_rows, best, loop_max, weighted=False):
     """:class:`Buffers` for ``net`` (a :class:`~kernels.mlp.Net`), batches
-    of up to ``batch_rows`` rows of ``y``'s kind (labels or targets), with
-    a row-weight buffer when ``weighted``; ``best`` is the (P,) array for the best
-    parameters, or an empty one. A fused net large enough (``split.splits``)
-    runs its iterations in blocks; ``parallel`` starts False (the driver
-    sets it for each chunk)."""
+    of up to ``batch_rows`` rows of X (dense, or a ``sparse.CSR``: the batch
+    is one too) and of ``y``'s kind (labels or targets), with a row-weight
+    buffer when ``weighted``; ``best`` is the (P,) array for the best
+    parameters, or an empty one. A fused dense net large enough
+    (``split.splits``) runs its iterations in blocks; ``parallel`` starts
+    False (the driver sets it for each chunk)."""
     sizes, dtype = net.sizes, net.theta.dtype
     fused = len(net.w_off) == 2 and not net.residual.any()
-    split, blocks = splits(batch_rows, sizes) if fused else (False, 0)
-    return Buffers(np.empty((batch_rows, int(sizes[0])), dtype),
-                   np.empty((batch_rows,) + y.shape[1:], y.dtype),
+    sparse = isinstance(X, CSR)
+    split, blocks = splits(batch_rows, sizes) if fused and not sparse else (False, 0)
+    Xb = (batch_buffer(X, batch_rows) if sparse
+          else np.empty((batch_rows, int(sizes[0])), dtype))
+    return Buffers(Xb, np.empty((batch_rows,) + y.shape[1:], y.dtype),
                    scratch(sizes, dtype, batch_rows, loop_max, weighted=weighted), best,
                    bool(fused), bool(split),
                    False, np.zeros(blocks))
@@ -200,7 +205,7 @@ def _epoch_boundary(tr, data, n):
     validation score, keep the best parameters, and decay the rate."""
     net, progress, buf, hist = tr.net, tr.progress, tr.buffers, tr.history
     e = progress.epochs[0]
-    hist.train_acc[e] = score(net, buf.Xb[:n], buf.yb[:n], buf.work)
+    hist.train_acc[e] = score(net, take_rows(buf.Xb, 0, n), buf.yb[:n], buf.work)
     val = score(net, data.X_val, data.y_val, buf.work)
     hist.val_acc[e] = val
     if val > progress.best_val[0]:
@@ -254,13 +259,14 @@ def train(tr, data, idx, lens, it0, split):
         if split is not None:
             loss, updated = split_iteration(tr, v, data, idx[k], n, size, c)
         else:
-            gather(data.X, data.y, idx[k], n, Xb, yb)
+            gather_rows(data.X, data.y, idx[k], n, Xb, yb)
+            Xn = take_rows(Xb, 0, n)
             if fused:
                 loss = two_layer_step(W1, b1, W2, b2, dW1, db1, dW2, db2, h, dh, scores, dX,
-                                      row_loss, col_acc, work.w, Xb[:n], yb[:n], c, net.codes[0],
+                                      row_loss, col_acc, work.w, Xn, yb[:n], c, net.codes[0],
                                       net.head, False, work.loop_max)
             else:
-                loss = loss_grad(net, Xb[:n], yb[:n], c, work, False)
+                loss = loss_grad(net, Xn, yb[:n], c, work, False)
         if finish_iteration(net, opt, progress, history, it, loss, updated) >= 0:
             return it
         if epoch_ends(schedule, it):

@@ -25,6 +25,7 @@ from .config import JIT
 from .epilogues import add_into, bias_act, grad_colsum, l2_fold
 from .heads import SQUARED, SQUARED_MEAN, head_loss, row_matches
 from .matmul import matmul
+from .sparse import add_input, input_grad, input_product, take_rows
 
 
 class Net(NamedTuple):
@@ -109,26 +110,33 @@ def layer_rows(buf, sizes, n, l):
 
 
 @njit(**JIT)
+def _layer_forward(net, l, inp, out, loop_max):
+    """Layer l of the net on ``inp`` into ``out``: act(inp W_l + b_l [+ inp])."""
+    input_product(inp, weight(net.theta, net, l), out, loop_max)
+    if net.residual[l]:
+        add_input(out, inp)
+    bias_act(out, bias(net.theta, net, l), net.codes[l])
+
+
+@njit(**JIT)
 def forward(net, X, sc):
-    """Run the net on X (n, D); returns the scores, a view into ``sc.acts``."""
+    """Run the net on X (n, D), dense or ``sparse.CSR``; returns the scores,
+    a view into ``sc.acts``."""
     n = X.shape[0]
-    inp = X
-    for l in range(len(net.w_off)):
-        out = layer_rows(sc.acts, net.sizes, n, l)
-        matmul(inp, weight(net.theta, net, l), out, sc.loop_max)
-        if net.residual[l]:
-            add_into(out, inp)
-        bias_act(out, bias(net.theta, net, l), net.codes[l])
-        inp = out
-    return inp
+    out = layer_rows(sc.acts, net.sizes, n, 0)
+    _layer_forward(net, 0, X, out, sc.loop_max)
+    for l in range(1, len(net.w_off)):
+        inp, out = out, layer_rows(sc.acts, net.sizes, n, l)
+        _layer_forward(net, l, inp, out, sc.loop_max)
+    return out
 
 
 @njit(**JIT)
 def loss_grad(net, X, y, c, sc, need_dX):
-    """Loss of (X, y) (n rows; y labels (n,) or targets (n, C), as the head
-    takes; weighted by ``sc.w[:n]`` unless it is empty) and its gradient into
-    ``net.grad``, with L2 factor ``c``; with ``need_dX`` also the input
-    gradient into ``sc.dX[:n]``.
+    """Loss of (X, y) (n rows, X dense or ``sparse.CSR``; y labels (n,) or
+    targets (n, C), as the head takes; weighted by ``sc.w[:n]`` unless it is
+    empty) and its gradient into ``net.grad``, with L2 factor ``c``; with
+    ``need_dX`` also the input gradient into ``sc.dX[:n]``.
     The scores' block of ``sc.acts`` is left holding dscores.
     """
     n = X.shape[0]
@@ -138,21 +146,22 @@ def loss_grad(net, X, y, c, sc, need_dX):
     loss = head_loss(net.head, scores, y, scores, sc.row_loss, sc.w)
     d = scores
     grad_colsum(d, d, IDENTITY, d, bias(grad, net, L - 1), sc.col_acc)
-    for l in range(L - 1, -1, -1):
-        inp = X if l == 0 else layer_rows(sc.acts, sizes, n, l - 1)
-        W = weight(theta, net, l)
+    for l in range(L - 1, 0, -1):
+        inp = layer_rows(sc.acts, sizes, n, l - 1)
         matmul(inp.T, d, weight(grad, net, l), sc.loop_max)
-        if l == 0 and not need_dX:
-            break
-        d_in = sc.dX[:n] if l == 0 else layer_rows(sc.deltas, sizes, n, l - 1)
-        matmul(d, W.T, d_in, sc.loop_max)
+        d_in = layer_rows(sc.deltas, sizes, n, l - 1)
+        matmul(d, weight(theta, net, l).T, d_in, sc.loop_max)
         if net.residual[l]:
             add_into(d_in, d)
-        if l > 0:
-            # Mask (derivative of the previous activation) and that layer's
-            # bias gradient in one pass.
-            grad_colsum(d_in, inp, net.codes[l - 1], d_in, bias(grad, net, l - 1), sc.col_acc)
+        # Mask (derivative of the previous activation) and that layer's bias
+        # gradient in one pass.
+        grad_colsum(d_in, inp, net.codes[l - 1], d_in, bias(grad, net, l - 1), sc.col_acc)
         d = d_in
+    input_grad(X, d, weight(grad, net, 0), sc.loop_max)
+    if need_dX:
+        matmul(d, weight(theta, net, 0).T, sc.dX[:n], sc.loop_max)
+        if net.residual[0]:
+            add_into(sc.dX[:n], d)
     if c != 0:
         penalty = 0.0
         for l in range(L):
@@ -174,7 +183,7 @@ def score(net, X, y, sc):
     correct = 0
     for start in range(0, X.shape[0], chunk):
         stop = min(start + chunk, X.shape[0])
-        scores = forward(net, X[start:stop], sc)
+        scores = forward(net, take_rows(X, start, stop), sc)
         for i in range(stop - start):
             if row_matches(net.head, scores, i, y, start + i):
                 correct += 1
@@ -198,7 +207,7 @@ def _r2(net, X, y, sc):
     chunk = sc.row_loss.shape[0]
     for start in range(0, n, chunk):
         stop = min(start + chunk, n)
-        scores = forward(net, X[start:stop], sc)
+        scores = forward(net, take_rows(X, start, stop), sc)
         for i in range(stop - start):
             for k in range(C):
                 e = np.float64(y[start + i, k]) - scores[i, k]

@@ -26,6 +26,7 @@ from .config import JIT
 from .epilogues import bias_act, grad_colsum, l2_fold
 from .heads import SOFTMAX, head_loss
 from .matmul import matmul
+from .sparse import input_grad, input_product
 from .workspace import TwoLayerWorkspace, checked_buffers
 
 
@@ -72,14 +73,14 @@ def two_layer_step(W1, b1, W2, b2, dW1, db1, dW2, db2, h, dh, scores, dX, row_lo
     read of a field of a structure of arrays costs Numba a reference-count
     pair per iteration (the toy step took 2.9 us through the structure, 2.4
     this way). w: the rows' weights, or empty for none; X (N, D), y (N,)
-    or (N, C): the batch; c: the L2 factor; code: the hidden activation;
+    or (N, C): the batch (X dense or ``sparse.CSR``); c: the L2 factor; code: the hidden activation;
     head: the output head; need_dX: also dX; loop_max: products at or below it
     run as loops."""
     N = X.shape[0]
     h = h[:N]
     dh = dh[:N]
     s = scores[:N]
-    matmul(X, W1, h, loop_max)
+    input_product(X, W1, h, loop_max)
     bias_act(h, b1, code)
     matmul(h, W2, s, loop_max)
     bias_act(s, b2, IDENTITY)
@@ -89,7 +90,7 @@ def two_layer_step(W1, b1, W2, b2, dW1, db1, dW2, db2, h, dh, scores, dX, row_lo
     grad_colsum(ds, ds, IDENTITY, ds, db2, col_acc)
     matmul(ds, W2.T, dh, loop_max)
     grad_colsum(dh, h, code, dh, db1, col_acc)
-    matmul(X.T, dh, dW1, loop_max)
+    input_grad(X, dh, dW1, loop_max)
     if need_dX:
         matmul(dh, W1.T, dX[:N], loop_max)
     if c != 0:

@@ -45,6 +45,8 @@ from threadpoolctl import threadpool_limits
 from ..kernels import config, loop, threads
 from ..kernels import mlp as K
 from . import chunks, sampling, schedules, training
+from ..kernels.sparse import take_rows
+from .inputs import as_csr, is_sparse
 from .mlp import MLP, _sigmoid
 
 _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
@@ -68,6 +70,12 @@ def _sklearn_packing(net):
     b = [np.arange(w_off[l] + sizes[l] * sizes[l + 1], w_off[l] + sizes[l] * sizes[l + 1]
                    + sizes[l + 1]) for l in range(len(w_off))]
     return np.concatenate(W + b)
+
+
+def _rows(X):
+    """X as the compiled loop reads it: a C-contiguous array, or for a
+    scipy.sparse X its CSR rows (``kernels.sparse.CSR``, never densified)."""
+    return as_csr("X", X, None, X.dtype) if is_sparse(X) else np.ascontiguousarray(X)
 
 
 class _BaseMLP(BaseEstimator):
@@ -259,6 +267,7 @@ class _BaseMLP(BaseEstimator):
         of the parameters (every W, then every b), the loss and gradient one
         compiled call on all of X (``kernels.mlp.loss_grad``)."""
         model = self._model
+        X = _rows(X)
         n = X.shape[0]
         net = model.packed()
         weighted = sample_weight is not None
@@ -321,7 +330,7 @@ class _BaseMLP(BaseEstimator):
             if X_val.shape[0] < 2:
                 raise ValueError("The validation set is too small. Increase "
                                  "'validation_fraction' or the size of your dataset.")
-        X, y = np.ascontiguousarray(X), np.ascontiguousarray(y)
+        X, y = _rows(X), np.ascontiguousarray(y)
         n = X.shape[0]
         B = min(200, n) if self.batch_size == "auto" else min(int(self.batch_size), n)
         if self.batch_size != "auto" and self.batch_size > n:
@@ -331,7 +340,7 @@ class _BaseMLP(BaseEstimator):
         self.n_iter_ = 0  # epochs of this call, as scikit-learn counts them (t_ adds up)
         # An epoch evaluates nothing in the loop (no schedule): scikit-learn
         # scores the validation split itself, below, once per epoch.
-        data = loop.Data(X, y, X[:0], y[:0],
+        data = loop.Data(X, y, take_rows(X, 0, 0), y[:0],
                          np.empty(0) if w is None else np.ascontiguousarray(w))
         s = training.Session(model.packed(), data, batch_rows=B,
                              optimizer=self._optimizer, l2_factor=float(self.alpha),
@@ -410,7 +419,8 @@ class _BaseMLP(BaseEstimator):
         check_is_fitted(self, "coefs_")
         if getattr(self, "_model", None) is None or self._replaced():
             self._adopt_attributes(np.asarray(self.coefs_[0]).dtype)
-        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
+        X = validate_data(self, X, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32),
+                          reset=False)
         return X.astype(self._model.dtype, copy=False)
 
     def _replaced(self):
@@ -426,7 +436,7 @@ class _BaseMLP(BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         return tags
 
 
@@ -464,7 +474,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(self, X, y, multi_output=True, dtype=(np.float64, np.float32),
+        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+                             dtype=(np.float64, np.float32),
                              reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
@@ -586,7 +597,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
+        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+                             y_numeric=True,
                              dtype=(np.float64, np.float32), reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)

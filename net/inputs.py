@@ -7,8 +7,13 @@ take array-likes, converted here once per call, at the boundary:
 - lists, pandas objects, ``np.matrix`` (what ``scipy.sparse``'s
   ``todense()`` returns), ``np.memmap`` and masked arrays without masked
   entries are read as plain arrays;
-- a masked array with masked entries, a ``scipy.sparse`` matrix, ragged
-  lists and non-numeric data are refused with the argument's name.
+- a ``scipy.sparse`` matrix or array as X (CSR, or any format, turned
+  into CSR as scikit-learn's ``check_array`` does) is read as sparse rows
+  (``kernels.sparse.CSR``): the first layer's products run on its stored
+  entries and it is never densified;
+- a masked array with masked entries, a sparse matrix where labels or
+  targets are expected, ragged lists and non-numeric data are refused with
+  the argument's name.
 
 The compiled loop reads X as a C-contiguous, writeable array of the model's
 dtype, so X of another dtype (float32 data for a float64 model), a
@@ -22,6 +27,7 @@ import warnings
 import numpy as np
 
 from ..kernels import config
+from ..kernels.sparse import CSR
 from ..kernels.checks import (as_labels, check_finite, check_shape, check_unit_targets,
                               plain_array)
 
@@ -35,8 +41,8 @@ class InputCopyWarning(UserWarning):
 def as_array(name, a):
     """``a`` as a plain ndarray (no copy when it already is an ndarray or a
     subclass), or a TypeError/ValueError naming ``name``."""
-    if hasattr(a, "tocsr") and hasattr(a, "nnz"):
-        raise TypeError(f"{name} is a scipy.sparse {type(a).__name__}; the nets take dense rows: "
+    if is_sparse(a):
+        raise TypeError(f"{name} is a scipy.sparse {type(a).__name__}; it must be dense: "
                         f"pass {name}.toarray()")
     if not isinstance(a, np.ndarray):
         try:
@@ -72,12 +78,52 @@ def _announce_copy(name, X, dtype):
                   f"that takes it; {fix} to avoid the copy", InputCopyWarning, stacklevel=4)
 
 
+def is_sparse(X):
+    """Whether X is a scipy.sparse matrix or array."""
+    return hasattr(X, "tocsr") and hasattr(X, "nnz")
+
+
+def as_csr(name, X, width, dtype):
+    """A scipy.sparse X (n, width) as a ``kernels.sparse.CSR`` of ``dtype``
+    (data), int32 column indices and int64 row pointers, each copied only
+    when it is not so already. Its structure is checked before any kernel
+    reads it: row pointers from 0, non-decreasing, to the number of entries;
+    column indices in [0, width); finite values."""
+    X = X.tocsr()
+    if X.ndim != 2:
+        raise ValueError(f"{name} has shape {X.shape}; expected (*, {width})")
+    n, D = X.shape
+    if width is not None and D != width:
+        raise ValueError(f"{name} has shape {X.shape}; expected (*, {width})")
+    if n == 0:
+        raise ValueError(f"{name} is empty (shape {X.shape}); expected at least one row")
+    if X.dtype.kind not in "fiub":
+        raise TypeError(f"{name} must hold real numbers, got dtype {X.dtype}")
+    indptr = np.ascontiguousarray(X.indptr, np.int64)
+    nnz = int(indptr[-1]) if indptr.shape == (n + 1,) else -1
+    if (indptr.shape != (n + 1,) or indptr[0] != 0 or np.any(np.diff(indptr) < 0)
+            or nnz > min(X.indices.shape[0], X.data.shape[0])):
+        raise ValueError(f"{name} is a sparse matrix whose row pointers (indptr) are not valid "
+                         f"for {n} rows and {X.data.shape[0]} stored entries")
+    indices = np.ascontiguousarray(X.indices[:nnz], np.int32)
+    if nnz and (indices.min() < 0 or indices.max() >= D):
+        raise ValueError(f"{name} is a sparse matrix with column indices outside [0, {D})")
+    data = np.ascontiguousarray(X.data[:nnz], dtype)
+    check_finite(name, data)
+    return CSR(data, indices, indptr, (int(n), int(D)))
+
+
 def as_rows(name, X, width, dtype):
-    """X (n, width) as a C-contiguous, writeable, finite array of ``dtype``.
+    """X (n, width) as a C-contiguous, writeable, finite array of ``dtype``,
+    or, for a scipy.sparse X, as a ``kernels.sparse.CSR`` (:func:`as_csr`).
 
     Integers and booleans are converted too; see the module for what else is
     accepted, refused, and when the copy is announced.
     """
+    if is_sparse(X):
+        return as_csr(name, X, width, dtype)
+    if isinstance(X, CSR) and X.shape[1] == width and X.data.dtype == dtype:
+        return X  # checked already (by as_csr)
     X = as_array(name, X)
     if X.dtype.kind not in "fiub":
         raise TypeError(f"{name} must hold real numbers, got dtype {X.dtype}")

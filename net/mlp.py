@@ -301,7 +301,7 @@ class MLP:
         X, X_val = self._inputs(X), self._inputs(X_val, "X_val")
         N = X.shape[0]
         data = loop.Data(X, self._targets(y, N), X_val,
-                         self._targets(y_val, len(X_val), "y_val"))
+                         self._targets(y_val, X_val.shape[0], "y_val"))
         sampler = sampling_.sampler(a["sampling"], N, a["batch_size"], self._source)
         history = training.train(
             net, data, sampler, opt, l2_factor=c, decay=a["learning_rate_decay"],

@@ -114,7 +114,7 @@ class Session:
                  schedule=L.Schedule(0, 1.0, 1), num_iters, keep_best=False):
         n_epochs = num_iters // schedule.epoch_len + 1 if schedule.epoch_len else 0
         best = net.theta.copy() if keep_best else net.theta[:0].copy()
-        buf = L.buffers_struct(net, data.y, batch_rows, best, config.GEMM_LOOP_MAX,
+        buf = L.buffers_struct(net, data.X, data.y, batch_rows, best, config.GEMM_LOOP_MAX,
                                weighted=data.w.size > 0)
         self.trainee = L.Trainee(net, L.Objective(float(l2_factor), bool(per_row)),
                                  optimizer.state, optimizer.progress, schedule, buf,

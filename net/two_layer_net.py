@@ -3,6 +3,7 @@ import numpy as np
 
 from .. import kernels
 from ..kernels.checks import check_number, l2_factor
+from ..kernels.sparse import CSR
 from . import modelfile, sampling
 from .mlp import MLP
 
@@ -76,6 +77,8 @@ class TwoLayerNet(MLP):
         l2 = self._l2(l2)
         self._sync_params()
         X = self._inputs(X)
+        if isinstance(X, CSR):  # the public fused kernel takes dense rows; the model's pass both
+            return super().loss(X, y, reg, l2=l2, need_dX=need_dX)
         p = self._views
         out = kernels.two_layer_loss(p["W1"], p["b1"], p["W2"], p["b2"], X,
                                      self._targets(y, X.shape[0]), reg, l2=l2, need_dX=need_dX)

@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse
 
 from fusednet.kernels import config
 
@@ -35,12 +36,13 @@ def model(request):
 @pytest.mark.parametrize("convert", [
     matrix, np.ma.masked_array, pd.DataFrame, lambda X: X.tolist(),
     lambda X: np.asfortranarray(X), lambda X: X.astype(np.float32),
-], ids=["matrix", "masked-without-mask", "pandas", "list", "fortran", "float32"])
+    lambda X: scipy.sparse.csr_matrix(X), lambda X: scipy.sparse.csc_array(X),
+], ids=["matrix", "masked-without-mask", "pandas", "list", "fortran", "float32", "csr", "csc"])
 def test_array_likes_give_the_ndarray_results(model, data, convert):
     X, y = data
     loss, grads = model.loss(X, y, reg=0.1)
     got_loss, got = model.loss(convert(X), pd.Series(y), reg=0.1)
-    tol = 1e-6 if np.asarray(convert(X)).dtype == np.float32 else 1e-15
+    tol = 1e-6 if getattr(convert(X), "dtype", None) == np.float32 else 1e-15
     assert got_loss == pytest.approx(loss, rel=tol)
     for name in grads:
         np.testing.assert_allclose(got[name], grads[name], rtol=tol * 100, atol=tol)
@@ -86,13 +88,14 @@ def test_unusable_array_likes_are_refused_by_name(model, data, make, error, word
         model.loss(make(X), y)
 
 
-def test_scipy_sparse_input_names_the_conversion(model, data):
-    import scipy.sparse as sparse  # scipy is a dependency of fusednet
+def test_scipy_sparse_labels_and_kernel_inputs_name_the_conversion(model, data):
+    # Sparse X is read as sparse rows (above); labels and the kernels' own
+    # arguments must be dense.
     X, y = data
-    with pytest.raises(TypeError, match=r"X is a scipy.sparse csr_matrix; .* pass X.toarray\(\)"):
-        model.loss(sparse.csr_matrix(X), y)
-    with pytest.raises(TypeError, match=r"X_val is a scipy.sparse"):
-        model.train(X, y, sparse.csr_matrix(X), y, num_iters=1, batch_size=4)
+    with pytest.raises(TypeError, match=r"y is a scipy.sparse csr_matrix; .* pass y.toarray\(\)"):
+        model.loss(X, scipy.sparse.csr_matrix(y[:, None]))
+    with pytest.raises(TypeError, match=r"X must be a NumPy array, got csr_matrix \(a scipy.sparse"):
+        kernels.affine_forward(scipy.sparse.csr_matrix(X), np.ones((5, 2)), np.zeros(2))
 
 
 def test_masked_labels_are_refused_and_matrix_labels_named(model, data):

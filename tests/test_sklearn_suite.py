@@ -5,7 +5,7 @@ The file is read from the installed scikit-learn at collection time, its
 import of ``MLPClassifier, MLPRegressor`` rewritten to fusednet's, and the
 tests below taken from it; nothing of it is copied into this repository.
 ``SUPPORTED`` lists the tests that need only what fusednet offers; the others
-need sparse input or the Poisson loss, or read scikit-learn's private
+need the Poisson loss, or read scikit-learn's private
 internals (``LEFT_OUT`` says which), and this file
 checks that every test of scikit-learn's is in one list or the other, so a
 new one in a later scikit-learn is noticed.
@@ -34,13 +34,12 @@ SUPPORTED = [
     "test_lbfgs_regression", "test_lbfgs_classification_maxfun", "test_lbfgs_regression_maxfun",
     "test_multilabel_classification", "test_multioutput_regression",
     "test_predict_proba_multilabel", "test_warm_start",
-    "test_mlp_sample_weight_with_early_stopping",
+    "test_mlp_sample_weight_with_early_stopping", "test_sparse_matrices",
 ]
 
 #: The tests that need what fusednet does not offer yet, and what.
 LEFT_OUT = {
     "test_gradient": "scikit-learn's private _loss_grad_lbfgs",
-    "test_sparse_matrices": "sparse X",
     "test_mlp_vs_poisson_glm_equivalent": "the Poisson loss",
 }
 

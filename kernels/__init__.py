@@ -16,7 +16,7 @@ from .affine import (
     affine_relu_forward,
 )
 from .heads import CODES as HEADS
-from .losses import logistic_loss, squared_loss
+from .losses import logistic_loss, poisson_loss, squared_loss
 from .softmax import softmax_loss
 from .two_layer import TwoLayerWorkspace, two_layer_loss
 
@@ -32,5 +32,6 @@ __all__ = [
     "logistic_loss",
     "softmax_loss",
     "squared_loss",
+    "poisson_loss",
     "two_layer_loss",
 ]

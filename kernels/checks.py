@@ -117,6 +117,16 @@ def check_unit_targets(name, t, what):
     return t
 
 
+def check_nonnegative_targets(name, t, what):
+    """``t`` (n, C) itself, or ValueError naming ``what`` and the first row
+    with a negative target (the Poisson head's counts)."""
+    bad = np.flatnonzero((t < 0).any(axis=1))
+    if bad.size:
+        raise ValueError(f"{name} must hold targets >= 0 for {what}; row {bad[0]} is "
+                         f"{t[bad[0]].tolist()}")
+    return t
+
+
 def check_shape(name, a, ndim, shape=None):
     if a.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-dimensional, got shape {a.shape}")

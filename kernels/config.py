@@ -36,6 +36,10 @@ DOT_COLUMNS = 8
 ROWS = 128
 #: At most this many rows of W1 (input features) per block of region B.
 FEATURES = 512
+#: Full-batch evaluations (L-BFGS, ``kernels.full_batch``): an even number of
+#: blocks of at most this many rows, each block's products on one BLAS
+#: thread. Read at the call.
+FULL_BATCH_ROWS = 256
 #: Steps whose products take fewer flops (6 N (D H + H C)) run unsplit:
 #: measured, digits (7.7e6) tied, CIFAR (3.7e8) and MNIST (6.2e8) gained
 #: 10-27% on 2 threads.

@@ -11,6 +11,9 @@ A head is an integer code, as activations are. Each writes each row's loss
              label for multilabel):  loss_i = sum_k softplus(s_ik) - t_ik s_ik
              (the binary cross-entropy of sigmoid(s)), ds = (sigmoid(s) - t) / N
   squared    targets t (N, C):  loss_i = 0.5 sum_k (s_ik - t_ik)^2,  ds = (s - t) / N
+  poisson    counts t (N, C) >= 0, exponential outputs (the prediction is
+             exp(s)):  loss_i = sum_k t log(t / exp(s)) - t + exp(s) (half the
+             Poisson deviance, scikit-learn's), ds = (exp(s) - t) / N
   squared_mean  scikit-learn's report of the squared error, 0.5 mean_k
              (s_ik - t_ik)^2, with ``squared``'s ds: scikit-learn follows the
              gradient of the sum over outputs and reports their mean (the
@@ -33,10 +36,10 @@ from .config import JIT
 from .epilogues import mean_loss, softmax_rows
 from .exp import exp_nonpositive
 
-SOFTMAX, LOGISTIC, SQUARED, SQUARED_MEAN = 0, 1, 2, 3
+SOFTMAX, LOGISTIC, SQUARED, SQUARED_MEAN, POISSON = 0, 1, 2, 3, 4
 
 #: Public names of the heads and their codes.
-CODES = {"softmax": SOFTMAX, "logistic": LOGISTIC, "squared_error": SQUARED}
+CODES = {"softmax": SOFTMAX, "logistic": LOGISTIC, "squared_error": SQUARED, "poisson": POISSON}
 #: With the estimators' own: scikit-learn's report of the squared error.
 ALL_CODES = dict(CODES, squared_mean=SQUARED_MEAN)
 
@@ -59,6 +62,8 @@ def head_rows(head, s, y, ds, row_loss, inv_n):
         softmax_rows(s, y, ds, row_loss, inv_n)
     elif head == LOGISTIC:
         _logistic_rows(s, y, ds, row_loss, inv_n)
+    elif head == POISSON:
+        _poisson_rows(s, y, ds, row_loss, inv_n)
     else:
         _squared_rows(s, y, ds, row_loss, inv_n, 0.5 / s.shape[1] if head == SQUARED_MEAN else 0.5)
 
@@ -103,6 +108,18 @@ def _logistic_rows(s, t, ds, row_loss, inv_n):
             z = np.float64(s[i, k])
             total += max(z, 0.0) - t[i, k] * z + np.log1p(exp_nonpositive(-abs(z)))
             ds[i, k] = (activate(s[i, k], SIGMOID) - t[i, k]) * inv_n
+        row_loss[i] = total
+
+
+@njit(**JIT)
+def _poisson_rows(s, t, ds, row_loss, inv_n):
+    for i in range(s.shape[0]):
+        total = np.float64(0.0)
+        for k in range(s.shape[1]):
+            p = np.exp(np.float64(s[i, k]))  # may overflow: an Inf loss stops training
+            tk = np.float64(t[i, k])
+            total += (tk * np.log(tk / p) if tk > 0 else 0.0) - tk + p
+            ds[i, k] = (np.exp(s[i, k]) - t[i, k]) * inv_n
         row_loss[i] = total
 
 

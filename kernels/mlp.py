@@ -23,7 +23,7 @@ from numba import njit
 from .activations import IDENTITY
 from .config import JIT
 from .epilogues import add_into, bias_act, grad_colsum, l2_fold
-from .heads import SQUARED, SQUARED_MEAN, head_loss, row_matches
+from .heads import POISSON, SQUARED, SQUARED_MEAN, head_loss, row_matches
 from .matmul import matmul
 from .sparse import add_input, input_grad, input_product, take_rows
 
@@ -139,12 +139,22 @@ def loss_grad(net, X, y, c, sc, need_dX):
     ``need_dX`` also the input gradient into ``sc.dX[:n]``.
     The scores' block of ``sc.acts`` is left holding dscores.
     """
+    scores = forward(net, X, sc)
+    loss = head_loss(net.head, scores, y, scores, sc.row_loss, sc.w)
+    backward(net, X, scores, sc, need_dX)
+    if c != 0:
+        loss += 0.5 * c * l2_penalty(net, c)
+    return loss
+
+
+@njit(**JIT)
+def backward(net, X, d, sc, need_dX):
+    """From dscores ``d`` (n, C) (after :func:`forward` of X into ``sc``):
+    every layer's gradient into ``net.grad``, without the L2 term, and with
+    ``need_dX`` the input gradient into ``sc.dX[:n]``."""
     n = X.shape[0]
     L = len(net.w_off)
     sizes, theta, grad = net.sizes, net.theta, net.grad
-    scores = forward(net, X, sc)
-    loss = head_loss(net.head, scores, y, scores, sc.row_loss, sc.w)
-    d = scores
     grad_colsum(d, d, IDENTITY, d, bias(grad, net, L - 1), sc.col_acc)
     for l in range(L - 1, 0, -1):
         inp = layer_rows(sc.acts, sizes, n, l - 1)
@@ -162,22 +172,26 @@ def loss_grad(net, X, y, c, sc, need_dX):
         matmul(d, weight(theta, net, 0).T, sc.dX[:n], sc.loop_max)
         if net.residual[0]:
             add_into(sc.dX[:n], d)
-    if c != 0:
-        penalty = 0.0
-        for l in range(L):
-            penalty += l2_fold(weight(grad, net, l), weight(theta, net, l), c)
-        loss += 0.5 * c * penalty
-    return loss
+
+
+@njit(**JIT)
+def l2_penalty(net, c):
+    """``c W_l`` added into every layer's weight gradient; returns sum_l |W_l|^2."""
+    penalty = 0.0
+    for l in range(len(net.w_off)):
+        penalty += l2_fold(weight(net.grad, net, l), weight(net.theta, net, l), c)
+    return penalty
 
 
 @njit(**JIT)
 def score(net, X, y, sc):
     """The net's score on (X, y), run as many rows at a time as ``sc`` holds:
     the fraction of rows it gets right (``heads.row_matches``; 0 for no
-    rows), or for a squared-error head R^2, averaged over the outputs as
-    scikit-learn's ``r2_score`` does."""
+    rows), or for a squared-error or Poisson head R^2 (of the predictions:
+    the scores, or exp(scores)), averaged over the outputs as scikit-learn's
+    ``r2_score`` does."""
     if y.ndim == 2:
-        if net.head == SQUARED or net.head == SQUARED_MEAN:
+        if net.head == SQUARED or net.head == SQUARED_MEAN or net.head == POISSON:
             return _r2(net, X, y, sc)
     chunk = sc.row_loss.shape[0]
     correct = 0
@@ -210,7 +224,10 @@ def _r2(net, X, y, sc):
         scores = forward(net, take_rows(X, start, stop), sc)
         for i in range(stop - start):
             for k in range(C):
-                e = np.float64(y[start + i, k]) - scores[i, k]
+                pred = np.float64(scores[i, k])
+                if net.head == POISSON:
+                    pred = np.exp(pred)
+                e = np.float64(y[start + i, k]) - pred
                 d = np.float64(y[start + i, k]) - mean[k]
                 res[k] += e * e
                 tot[k] += d * d

@@ -89,6 +89,15 @@ def squared_loss(scores, t):
     return float(0.5 * np.sum(r * r) / N), r / N
 
 
+def poisson_loss(scores, t):
+    """(loss, dscores) of half the Poisson deviance of exp(scores) against
+    counts t (N, C): ``sum(xlogy(t, t / p) - t + p) / N``, p = exp(scores)."""
+    from scipy.special import xlogy
+    p = np.exp(scores)
+    N = scores.shape[0]
+    return float(np.sum(xlogy(t, t / p) - t + p) / N), (p - t) / N
+
+
 def two_layer_loss(W1, b1, W2, b2, X, y, reg=0.0, *, activation="relu", l2="full",
                    need_dX=False):
     """(loss, dW1, db1, dW2, db2[, dX]) of affine -> act -> affine -> softmax."""

@@ -42,8 +42,7 @@ from sklearn.utils.validation import (_check_sample_weight, check_is_fitted, col
 
 from threadpoolctl import threadpool_limits
 
-from ..kernels import config, loop, threads
-from ..kernels import mlp as K
+from ..kernels import config, full_batch, loop
 from . import chunks, sampling, schedules, training
 from ..kernels.sparse import take_rows
 from .inputs import as_csr, is_sparse
@@ -264,43 +263,70 @@ class _BaseMLP(BaseEstimator):
     def _fit_lbfgs(self, X, y, sample_weight):
         """Full-batch L-BFGS-B through SciPy, called as scikit-learn calls it
         (``max_iter``, ``max_fun``, ``gtol=tol``), over scikit-learn's packing
-        of the parameters (every W, then every b), the loss and gradient one
-        compiled call on all of X (``kernels.mlp.loss_grad``)."""
-        model = self._model
+        of the parameters (every W, then every b); the loss and gradient one
+        compiled call on all of X in fixed blocks of rows, over threads
+        (``kernels.full_batch``: the same bits on any thread count).
+
+        Ctrl-C keeps the last iterate SciPy accepted and raises
+        ``TrainingInterrupted``; a run whose loss or parameters end
+        non-finite keeps the last finite iterate and raises
+        ``EstimatorDiverged`` (scikit-learn's ValueError)."""
         X = _rows(X)
         n = X.shape[0]
-        net = model.packed()
-        weighted = sample_weight is not None
-        sc = K.scratch(net.sizes, model.dtype, n, config.GEMM_LOOP_MAX, weighted=weighted)
-        if weighted:
-            sc.w[:] = sample_weight
-        c = float(self.alpha) / (sample_weight.sum() if weighted else n)
+        net = self._model.packed()
+        total = float(sample_weight.sum()) if sample_weight is not None else float(n)
+        bl = full_batch.blocks(net, n, config.FULL_BATCH_ROWS, config.GEMM_LOOP_MAX,
+                               sample_weight)
+        c = float(self.alpha) / total
         theta, grad = net.theta, net.grad
         order = _sklearn_packing(net)  # x = theta[order]
+        split = bl.losses.shape[0] > 1
 
         # A policy of its own: a full-batch evaluation is not a training
         # chunk, and its timings must not steer the minibatch loop's.
         policy = chunks.ThreadPolicy(chunks.threads_allowed())
 
+        def evaluate(parallel):
+            return full_batch.full_batch_loss_grad(net, X, y, c, bl, total, parallel)
+
         def loss_grad(x):
             theta[order] = x
             n_threads, probing = policy.next(time.perf_counter())
             start = time.perf_counter()
-            with threads.blas_threads(n_threads):
-                loss = K.loss_grad(net, X, y, c, sc, False)
+            loss = chunks.call_chunk(evaluate, split and n_threads >= 2, n_threads)
             policy.record(n_threads, time.perf_counter() - start, probing)
             return float(loss), grad[order].astype(np.float64)
+
+        accepted = {"x": theta[order].astype(np.float64), "fun": np.nan, "nit": 0}
+
+        def keep(intermediate_result):  # each iterate SciPy accepts
+            if np.isfinite(intermediate_result.fun) and np.isfinite(intermediate_result.x).all():
+                accepted.update(x=intermediate_result.x.copy(), fun=intermediate_result.fun)
+            accepted["nit"] += 1
 
         # SciPy's L-BFGS-B makes BLAS calls of P entries between ours: on
         # more than one thread its pool and the kernels' spin against each
         # other, and a fit took 10x longer on 2 cores (digits: 1.1 s against
-        # 0.12 s). Its BLAS runs on one thread; the kernels' products on the
-        # count the policy measures best, as in minibatch training.
-        with threadpool_limits(limits=1, user_api="blas"):
-            res = scipy.optimize.minimize(
-                loss_grad, theta[order].astype(np.float64), method="L-BFGS-B", jac=True,
-                options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol})
+        # 0.12 s). Its BLAS runs on one thread; the kernels' blocks on the
+        # threads the policy measures best, as in minibatch training.
+        try:
+            with threadpool_limits(limits=1, user_api="blas"):
+                res = scipy.optimize.minimize(
+                    loss_grad, accepted["x"], method="L-BFGS-B", jac=True, callback=keep,
+                    options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol})
+        except KeyboardInterrupt:
+            theta[order] = accepted["x"]
+            self.n_iter_ = accepted["nit"]
+            raise training.TrainingInterrupted(
+                f"lbfgs interrupted after iteration {accepted['nit']}; the model keeps the "
+                f"parameters of that iterate", {"loss": accepted["fun"]}) from None
         self.n_iter_ = min(res.nit, self.max_iter)
+        if not (np.isfinite(res.fun) and np.isfinite(res.x).all()):
+            theta[order] = accepted["x"]
+            raise EstimatorDiverged(
+                f"{NON_FINITE} (lbfgs: the loss or the parameters became NaN or Inf; the "
+                f"model keeps the last finite iterate, after iteration {accepted['nit']})",
+                {"loss": accepted["fun"]}, res.nit)
         if res.status != 0:
             warnings.warn(f"lbfgs failed to converge after {self.n_iter_} iteration(s) "
                           f"(status={res.status}):\n{res.message}\n"
@@ -570,15 +596,17 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 class MLPRegressor(RegressorMixin, _BaseMLP):
     """Multi-layer perceptron regressor, trained by fused Numba kernels.
 
-    See ``sklearn.neural_network.MLPRegressor`` for the parameters; ``loss``
-    is 'squared_error' ('poisson' is not offered). ``y`` is
-    (n_samples,) or (n_samples, n_outputs); the loss is half the squared
-    error averaged over the outputs, as scikit-learn reports it, and the
-    gradient scikit-learn follows ((prediction - y) / n_batch).
+    See ``sklearn.neural_network.MLPRegressor`` for the parameters. ``y`` is
+    (n_samples,) or (n_samples, n_outputs). ``loss='squared_error'``: half
+    the squared error averaged over the outputs, as scikit-learn reports it,
+    with the gradient scikit-learn follows ((prediction - y) / n_batch);
+    ``loss='poisson'``: exponential outputs (``out_activation_ = 'exp'``)
+    and half the Poisson deviance summed over the outputs, for counts
+    ``y >= 0``.
     """
 
     _parameter_constraints: dict = {**_BaseMLP._parameter_constraints,
-                                    "loss": [StrOptions({"squared_error"})]}
+                                    "loss": [StrOptions({"squared_error", "poisson"})]}
     def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu",
                  **shared):
         self.loss = loss
@@ -603,22 +631,26 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         Y = y.reshape(-1, 1) if y.ndim == 1 else y
-        # squared_mean: scikit-learn's report (the mean over outputs), its gradient.
-        self._head, self.out_activation_ = "squared_mean", "identity"
+        if self.loss == "poisson":
+            if (y < 0).any():  # scikit-learn would train on a NaN loss
+                raise ValueError("loss='poisson' needs targets y >= 0 (counts or rates); "
+                                 f"y has {int((y < 0).sum())} negative value(s)")
+            self._head, self.out_activation_ = "poisson", "exp"
+        else:  # squared_mean: scikit-learn's report (the mean over outputs), its gradient
+            self._head, self.out_activation_ = "squared_mean", "identity"
         self.n_outputs_ = Y.shape[1]
         return X, np.ascontiguousarray(Y, dtype=X.dtype), None
 
     def _validation_score(self, X_val, y_val, w_val):
-        pred = self._model.scores(X_val)
+        pred = self._model.predict(X_val).reshape(y_val.shape)
         if not np.isfinite(pred).all():
             return float("nan")
         return float(r2_score(y_val, pred, sample_weight=w_val))
 
     def predict(self, X):
         """Predictions (n_samples,) for one output, else (n_samples, n_outputs)."""
-        X = self._checked(X)
-        s = self._model.scores(X)
-        return s[:, 0] if s.shape[1] == 1 else s
+        X = self._checked(X)  # first: NotFittedError before fit
+        return self._model.predict(X)
 
 
 # scikit-learn reads an estimator's parameters from its constructor's

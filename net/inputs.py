@@ -28,8 +28,8 @@ import numpy as np
 
 from ..kernels import config
 from ..kernels.sparse import CSR
-from ..kernels.checks import (as_labels, check_finite, check_shape, check_unit_targets,
-                              plain_array)
+from ..kernels.checks import (as_labels, check_finite, check_nonnegative_targets, check_shape,
+                              check_unit_targets, plain_array)
 
 _warned = set()
 
@@ -144,7 +144,8 @@ def as_targets(name, y, n, width, dtype, head):
     outputs trains on it: 'softmax', labels (n,) in [0, width) (or one-hot
     rows); 'logistic', targets (n, width) in [0, 1] (with one output, labels
     0/1 (n,) too); 'squared_error' (and the estimators' 'squared_mean'),
-    finite targets (n, width) ((n,) with one output). Targets come back
+    finite targets (n, width) ((n,) with one output); 'poisson', the same,
+    none negative. Targets come back
     C-contiguous in ``dtype``."""
     if head == "softmax":
         return as_class_labels(name, y, n, width)
@@ -160,4 +161,6 @@ def as_targets(name, y, n, width, dtype, head):
     y = check_finite(name, np.require(y, dtype, ["C_CONTIGUOUS", "WRITEABLE"]))
     if head == "logistic":
         check_unit_targets(name, y, "the logistic head (labels 0/1, or one column per label)")
+    if head == "poisson":
+        check_nonnegative_targets(name, y, "the poisson head (counts, or any rates >= 0)")
     return y

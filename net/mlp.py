@@ -62,8 +62,11 @@ class MLP:
         classes, labels y (N,); mean cross-entropy), 'logistic' (one sigmoid
         unit per output: labels 0/1 (N,) with C = 1, or an indicator matrix
         (N, C) for multilabel; mean over rows of the summed binary
-        cross-entropy) or 'squared_error' (identity outputs, real targets
-        (N,) or (N, C); ``0.5 * mean over rows of sum (s - t)**2``).
+        cross-entropy), 'squared_error' (identity outputs, real targets
+        (N,) or (N, C); ``0.5 * mean over rows of sum (s - t)**2``) or
+        'poisson' (exponential outputs, counts t >= 0 (N,) or (N, C); half
+        the Poisson deviance, ``mean over rows of sum t log(t / e^s) - t +
+        e^s``: predictions are ``exp(scores)``).
     """
 
     def __init__(self, layer_sizes, activation="relu", residual=False, weight_scale=None,
@@ -206,13 +209,16 @@ class MLP:
         """softmax: labels (N,), the class of each row's highest score;
         logistic: labels 0/1 (N,) for one output, the indicator matrix (N, C)
         for several (each label on where its probability exceeds 0.5);
-        squared_error: the predictions, (N,) for one output, else (N, C)."""
+        squared_error: the predictions, (N,) for one output, else (N, C);
+        poisson: the predicted means ``exp(scores)``, shaped alike."""
         s = self.scores(X)
         if self.head == "softmax":
             return np.argmax(s, axis=1)
         if self.head == "logistic":
             on = (s > 0).astype(np.int64)
             return on[:, 0] if on.shape[1] == 1 else on
+        if self.head == "poisson":
+            np.exp(s, out=s)
         return s[:, 0] if s.shape[1] == 1 else s
 
     def predict_proba(self, X):
@@ -270,7 +276,8 @@ class MLP:
         boundary, iteration 0 included, the minibatch's train accuracy (after
         its update) and the validation accuracy are recorded (for a
         'logistic' head with several outputs the fraction of rows with every
-        label right; for 'squared_error', R^2, averaged over the outputs),
+        label right; for 'squared_error' and 'poisson', R^2 of the
+        predictions, averaged over the outputs),
         and every
         ``decay_every`` epochs the learning rate is multiplied by
         ``learning_rate_decay``. ``eval_every`` puts that boundary every

@@ -5,7 +5,7 @@
      "activation": "relu", "residual": false, "dtype": "float64", "cls": "MLP",
      "head": "softmax"}
 
-``head`` ('softmax', 'logistic', 'squared_error') is optional: a record
+``head`` ('softmax', 'logistic', 'squared_error', 'poisson') is optional: a record
 without it (written before heads) describes a softmax net.
 
 Saving and loading agree on the name: like ``np.savez``, :func:`write`

@@ -167,6 +167,34 @@ def test_lbfgs_takes_scikit_learns_steps(problem):
     assert not hasattr(mine(solver="lbfgs"), "partial_fit")
 
 
+@pytest.mark.parametrize("solver, extra", [("sgd", {}), ("adam", {"early_stopping": True}),
+                                           ("lbfgs", {})], ids=["sgd", "adam-early", "lbfgs"])
+@pytest.mark.parametrize("outputs", [1, 2])
+def test_the_poisson_regressor_gives_scikit_learns_model(solver, extra, outputs):
+    rng = np.random.default_rng(5)
+    X = rng.uniform(-1, 1, (300, 6))
+    Y = rng.poisson(np.exp(X[:, :outputs] - 0.5 * X[:, 2:3]))
+    y = Y[:, 0] if outputs == 1 else Y
+    kw = dict(loss="poisson", hidden_layer_sizes=(10,), solver=solver, random_state=0, tol=0.0,
+              learning_rate_init=0.01, batch_size=50, max_iter=30 if solver == "lbfgs" else 8,
+              **extra)
+    ours, ref = _both(MLPRegressor, theirs.MLPRegressor, X, y, **kw)
+    assert ours.out_activation_ == ref.out_activation_ == "exp"
+    assert ours.n_iter_ == ref.n_iter_
+    for a, b in zip(ours.coefs_ + ours.intercepts_, ref.coefs_ + ref.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(ours.predict(X), ref.predict(X), rtol=1e-10)
+    assert ours.score(X, y) == pytest.approx(ref.score(X, y), rel=1e-10)
+    if solver == "lbfgs":
+        assert ours.loss_ == pytest.approx(ref.loss_, rel=1e-10)
+    else:
+        np.testing.assert_allclose(ours.loss_curve_, ref.loss_curve_, rtol=1e-10)
+    if extra:
+        np.testing.assert_allclose(ours.validation_scores_, ref.validation_scores_, rtol=1e-10)
+    with pytest.raises(ValueError, match=r"loss='poisson' needs targets y >= 0"):
+        MLPRegressor(loss="poisson").fit(X, -np.ones(300))
+
+
 def test_multilabel_predicts_the_indicator_matrix_and_each_labels_probability():
     X, Y = make_multilabel_classification(n_samples=120, n_classes=4, random_state=0)
     clf = MLPClassifier(hidden_layer_sizes=(30,), max_iter=300, random_state=0,

@@ -1,5 +1,5 @@
-"""Output heads (``kernels.heads``): logistic cross-entropy and squared error
-beside softmax, against the NumPy reference, centred differences and torch's
+"""Output heads (``kernels.heads``): logistic cross-entropy, squared error
+and the Poisson deviance beside softmax, against the NumPy reference, centred differences and torch's
 autograd, at extreme logits, on every path that trains them."""
 import numpy as np
 import pytest
@@ -12,23 +12,27 @@ from fusednet.net import MLP, modelfile
 from fusednet.net.gradcheck import eval_numerical_gradient, rel_error
 from helpers import TOL, assert_matches, blobs, norm_rel_error
 
-HEADS = ["softmax", "logistic", "squared_error"]
+HEADS = ["softmax", "logistic", "squared_error", "poisson"]
 
 
 def targets(rng, head, n, C):
-    """Labels for softmax, 0/1 indicators for logistic, reals for squared error."""
+    """Labels for softmax, 0/1 indicators for logistic, reals for squared
+    error, counts (zeros among them) for Poisson."""
     if head == "softmax":
         return rng.integers(0, C, n)
     if head == "logistic":
         return (rng.random((n, C)) < 0.4).astype(np.float64)
+    if head == "poisson":
+        return rng.poisson(1.5, (n, C)).astype(np.float64)
     return rng.standard_normal((n, C))
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("name", ["logistic", "squared"])
+@pytest.mark.parametrize("name", ["logistic", "squared", "poisson"])
 def test_head_losses_match_the_numpy_reference(rng, name, dtype):
     s = (3 * rng.standard_normal((9, 4))).astype(dtype)
-    t = (targets(rng, "logistic" if name == "logistic" else "squared_error", 9, 4)).astype(dtype)
+    head = {"logistic": "logistic", "squared": "squared_error", "poisson": "poisson"}[name]
+    t = targets(rng, head, 9, 4).astype(dtype)
     loss, ds = getattr(kernels, f"{name}_loss")(s, t)
     ref = getattr(reference, f"{name}_loss")
     ref_loss, ref_ds = ref(s.astype(np.float64), t.astype(np.float64))
@@ -108,6 +112,9 @@ def torch_loss_and_grads(model, X, y, reg):
     elif model.head == "logistic":
         data = torch.nn.functional.binary_cross_entropy_with_logits(
             s, torch.tensor(y), reduction="sum") / n
+    elif model.head == "poisson":
+        t = torch.tensor(y)
+        data = (torch.xlogy(t, t) - t * s - t + torch.exp(s)).sum() / n
     else:
         data = 0.5 * ((s - torch.tensor(y)) ** 2).sum() / n
     loss = data + reg * sum((W * W).sum() for W in Ws)
@@ -134,7 +141,7 @@ def test_every_head_matches_autograd_at_every_activation_depth_and_skip(rng, hea
     assert rel_error(dX, t_dX) < 1e-9
 
 
-@pytest.mark.parametrize("head", ["logistic", "squared_error"])
+@pytest.mark.parametrize("head", ["logistic", "squared_error", "poisson"])
 def test_head_gradients_match_centred_differences(rng, head):
     model = MLP([4, 6, 2], "tanh", seed=2, head=head)
     X = rng.standard_normal((5, 4))
@@ -210,6 +217,24 @@ def test_a_regression_net_fits_and_records_r2(outputs):
     assert h["loss_history"][-1] < 0.1 * h["loss_history"][0]
 
 
+def test_a_poisson_net_fits_counts_and_predicts_their_means():
+    rng = np.random.default_rng(3)
+    X = rng.uniform(-1, 1, (2000, 3))
+    rate = np.exp(0.8 * X[:, 0] - 0.5 * X[:, 1] + 0.5)
+    y = rng.poisson(rate).astype(float)
+    model = MLP([3, 16, 1], "tanh", head="poisson", seed=0)
+    h = model.train(X, y, X[:500], y[:500], learning_rate=0.01, num_iters=1001, batch_size=100,
+                    update="adam", eval_every=250)
+    pred = model.predict(X[:500])
+    assert pred.shape == (500,) and (pred > 0).all()
+    np.testing.assert_allclose(pred, np.exp(model.scores(X[:500])[:, 0]), rtol=1e-15)
+    # The recorded score is R^2 of the predicted means, as for squared error.
+    r2 = 1 - ((y[:500] - pred) ** 2).sum() / ((y[:500] - y[:500].mean()) ** 2).sum()
+    assert h["val_acc_history"][-1] == pytest.approx(r2, rel=1e-9)
+    # The rates themselves are learnt (the counts' noise caps R^2 on y).
+    assert np.abs(pred / rate[:500] - 1).mean() < 0.1
+
+
 def test_targets_are_checked_against_the_head_before_training():
     X = np.zeros((4, 3))
     with pytest.raises(ValueError, match=r"y must hold targets in \[0, 1\]"):
@@ -218,6 +243,9 @@ def test_targets_are_checked_against_the_head_before_training():
         MLP([3, 2], head="squared_error").train(X, np.zeros((4, 3)), X, np.zeros((4, 2)))
     with pytest.raises(ValueError, match="y_val contains a non-finite"):
         MLP([3, 1], head="squared_error").train(X, np.zeros(4), X, np.array([0, 1, np.nan, 0]))
+    with pytest.raises(ValueError,
+                       match=r"y must hold targets >= 0 for the poisson head .*; row 2 is \[-1.0\]"):
+        MLP([3, 1], head="poisson").train(X, np.array([0, 1, -1, 0]), X, np.zeros(4))
     with pytest.raises(ValueError, match="head must be one of"):
         MLP([3, 2], head="hinge")
     with pytest.raises(ValueError, match="head='logistic'"):
@@ -226,7 +254,7 @@ def test_targets_are_checked_against_the_head_before_training():
         MLP([3, 2], head="squared_error").predict_proba(X)
 
 
-@pytest.mark.parametrize("head", ["logistic", "squared_error"])
+@pytest.mark.parametrize("head", ["logistic", "squared_error", "poisson"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_the_split_iteration_trains_every_head_as_the_unsplit_one(monkeypatch, head, dtype):
     # A two-layer net large enough to split trains as the unsplit one, up to

@@ -5,8 +5,7 @@ The file is read from the installed scikit-learn at collection time, its
 import of ``MLPClassifier, MLPRegressor`` rewritten to fusednet's, and the
 tests below taken from it; nothing of it is copied into this repository.
 ``SUPPORTED`` lists the tests that need only what fusednet offers; the others
-need the Poisson loss, or read scikit-learn's private
-internals (``LEFT_OUT`` says which), and this file
+read scikit-learn's private internals (``LEFT_OUT`` says which), and this file
 checks that every test of scikit-learn's is in one list or the other, so a
 new one in a later scikit-learn is noticed.
 """
@@ -35,12 +34,12 @@ SUPPORTED = [
     "test_multilabel_classification", "test_multioutput_regression",
     "test_predict_proba_multilabel", "test_warm_start",
     "test_mlp_sample_weight_with_early_stopping", "test_sparse_matrices",
+    "test_mlp_vs_poisson_glm_equivalent",
 ]
 
-#: The tests that need what fusednet does not offer yet, and what.
+#: The tests that read scikit-learn's private internals, and which.
 LEFT_OUT = {
     "test_gradient": "scikit-learn's private _loss_grad_lbfgs",
-    "test_mlp_vs_poisson_glm_equivalent": "the Poisson loss",
 }
 
 
@@ -55,6 +54,13 @@ def _load():
 
 
 _SUITE = _load()
+
+
+@pytest.fixture(params=[42, 0, 7])
+def global_random_seed(request):
+    """scikit-learn's fixture of that name (its conftest gives 42 unless told
+    otherwise); three seeds here."""
+    return request.param
 
 
 def test_every_scikit_learn_test_is_run_or_said_to_be_left_out():

@@ -113,6 +113,32 @@ def test_fit_and_partial_fit_give_scikit_learns_model(problem, solver, schedule)
 
 
 @pytest.mark.parametrize("problem", sorted(PROBLEMS))
+@pytest.mark.parametrize("solver, extra", [
+    ("sgd", {"learning_rate": "adaptive", "learning_rate_init": 0.2}),
+    ("adam", {"early_stopping": True}), ("lbfgs", {})], ids=["sgd-adaptive", "adam-early", "lbfgs"])
+def test_a_warm_start_refit_gives_scikit_learns_model(problem, solver, extra):
+    # A warm start continues from the fitted weights with a new optimizer
+    # and random state, counting n_iter_ afresh, as scikit-learn's.
+    X, y, name = PROBLEMS[problem]
+    mine = MLPClassifier if name == "MLPClassifier" else MLPRegressor
+    kw = dict(hidden_layer_sizes=(20,), solver=solver, random_state=0, batch_size=64,
+              max_iter=10 if solver == "lbfgs" else 4, warm_start=True, tol=1e-3,
+              n_iter_no_change=2, **extra)
+    ours, ref = mine(**kw), getattr(theirs, name)(**kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for _ in range(3):
+            ours.fit(X, y)
+            ref.fit(X, y)
+            assert ours.n_iter_ == ref.n_iter_
+            for a, b in zip(ours.coefs_ + ours.intercepts_, ref.coefs_ + ref.intercepts_):
+                np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
+    if solver != "lbfgs":
+        assert ours.t_ == ref.t_
+        np.testing.assert_allclose(ours.loss_curve_, ref.loss_curve_, rtol=1e-12)
+
+
+@pytest.mark.parametrize("problem", sorted(PROBLEMS))
 @pytest.mark.parametrize("solver, extra", [("sgd", {}), ("adam", {"early_stopping": True}),
                                            ("lbfgs", {})], ids=["sgd", "adam-early", "lbfgs"])
 def test_sample_weight_gives_scikit_learns_weighted_model(problem, solver, extra, monkeypatch):

@@ -69,6 +69,10 @@ PROBE_EVERY = 2.0
 PROBE_EVERY_MAX = 32.0
 #: A probe runs this fraction of a chunk's iterations.
 PROBE_FRACTION = 1 / 8
+#: A call's first chunk slower per iteration than this many times its count's
+#: last timing paid a compile (new types), not a busy core (2-6x), and is
+#: not recorded.
+COMPILE_RATIO = 20.0
 #: A chunk this much slower per iteration than the last one with the same
 #: count (the machine got busy, or quiet) makes the next chunk a probe.
 CHANGED = 1.5

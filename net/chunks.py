@@ -52,6 +52,7 @@ class ThreadPolicy:
         self.per_it = {}
         self.last_probe = -1e9
         self.interval = config.PROBE_EVERY
+        self.calls = 0  # training calls served (``net.training._Plan``)
 
     def next(self, now):
         """``(threads, probing)`` for the next chunk."""

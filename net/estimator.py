@@ -15,10 +15,12 @@ The outputs are scikit-learn's (``out_activation_``): a softmax over the
 classes of a multiclass problem, one logistic unit for two classes, one
 logistic unit per label of an indicator matrix (multilabel), identity
 outputs for the regressor (squared error, reported as scikit-learn reports
-it: averaged over the outputs). ``coefs_`` and ``intercepts_`` are the
-model's own arrays (views of its flat parameters): changing one in place
-changes the model, and a list entry replaced by a new array is copied in at
-the next call, as scikit-learn's attributes work.
+it: averaged over the outputs) or, with ``loss='poisson'``, exponential ones
+(half the Poisson deviance). ``X`` may be sparse (CSR or CSC): it is read
+as sparse rows (``kernels.sparse``), never densified. ``coefs_`` and
+``intercepts_`` are the model's own arrays (views of its flat parameters):
+changing one in place changes the model, and a list entry replaced by a new
+array is copied in at the next call, as scikit-learn's attributes work.
 """
 import inspect
 import time

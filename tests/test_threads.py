@@ -9,6 +9,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 import fusednet
+from fusednet import MLP
 from fusednet.kernels import threads
 from fusednet.kernels import config
 from fusednet.net import chunks
@@ -86,3 +87,25 @@ def test_one_and_two_blas_threads_give_the_same_numbers():
             runs.append(model.train(X, y, X[:50], y[:50], num_iters=40, batch_size=200,
                                     learning_rate=1e-2)["loss_history"])
     assert runs[0] == runs[1]
+
+
+def test_short_calls_time_their_first_chunk_from_the_second_call_on():
+    # An estimator's epoch or a notebook's short call is one chunk: the
+    # first call's may compile and is not timed, later ones are, so a loop
+    # of short calls measures its thread counts (and can change them).
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((40, 7)), rng.integers(0, 3, 40)
+    m = MLP([7, 9, 3], seed=0)
+    policy = chunks.thread_policy(chunks.step_flops(np.array([7, 9, 3]), 10))
+    policy.calls, policy.per_it = 0, {}
+    m.train(X, y, X, y, num_iters=4, batch_size=10)
+    assert policy.calls == 1 and policy.per_it == {}
+    m.train(X, y, X, y, num_iters=4, batch_size=10)
+    assert policy.calls == 2 and len(policy.per_it) == 1
+    # A first chunk far slower than its count's last timing is a compile of
+    # new types (or a load), not a busy core: not recorded.
+    (n, seconds), = policy.per_it.items()
+    policy.per_it[n] = 1e-12
+    policy.interval = 1e9  # no probe: the next call's chunk runs on n threads
+    m.train(X, y, X, y, num_iters=4, batch_size=10)
+    assert policy.per_it[n] == 1e-12

@@ -80,6 +80,13 @@ CHANGED = 1.5
 #: per iteration) to switch.
 SWITCH = 0.9
 
+#: A step whose numbers depend on the BLAS thread count (``net.chunks
+#: .blas_count_invariant``: float32 here) gets a count fixed by its size,
+#: not measured: all threads from this many flops, one below. Two threads
+#: gained 1.2x quiet at cs224d and digits (6e6 and 9e6 flops) but lost 4x
+#: with a core busy; from CIFAR (3.7e8) up they gain 1.8-1.9x quiet.
+BLAS_THREADS_FLOPS = 5e7
+
 #: A conversion copy of a model's input at least this large is announced
 #: once per kind (``net.inputs``): 2,000,000 x 100 float32 for a float64
 #: model is 1.6 GB.

@@ -163,11 +163,14 @@ class parallel_region:
                 return False
             self.locked = True
         _used_in_pid = os.getpid()
+        self.before = numba.get_num_threads()  # the caller's (Numba's count is per thread)
         numba.set_num_threads(_threads)
         return True
 
     def __exit__(self, kind, value, tb):
         global _broken
+        if getattr(self, "before", None) is not None:
+            numba.set_num_threads(self.before)
         if self.locked:
             _region.release()
         if kind is ValueError and "threading layer" in str(value):
@@ -215,7 +218,11 @@ class _Blas:
 
     def set(self, n):
         if self.lib is not None:
-            self.lib.set_num_threads(n)
+            # threadpoolctl lets only the first Python thread that set
+            # OpenBLAS's count set it again (a call from any other is
+            # silently dropped: training in a second thread ran on the first's
+            # count); ``blas_threads`` coordinates the threads itself.
+            getattr(self.lib, "_real_set_num_threads", self.lib.set_num_threads)(n)
 
 
 _blas = None
@@ -228,20 +235,50 @@ def blas():
     return _blas
 
 
+_requests = {}  # Python thread -> the BLAS thread counts its open blas_threads asked for
+_requests_lock = threading.Lock()
+_before = None  # the count found when the first of them opened
+
+
 class blas_threads:
     """``with blas_threads(n):`` the kernels' BLAS runs n threads, then the
-    count before (the user's, or threadpoolctl's limit) comes back."""
+    count before (the user's, or threadpoolctl's limit) comes back.
+
+    OpenBLAS's count is one for the process. While several Python threads
+    are inside such blocks at once, it is the smallest count they asked for,
+    and the count found before comes back only when the last one leaves: a
+    thread's exit never lands inside another's chunk with the wrong count.
+    """
 
     def __init__(self, n):
         self.n = n
 
     def __enter__(self):
-        self.before = blas().get()
-        if self.n != self.before:
-            blas().set(self.n)
+        global _before
+        me = threading.get_ident()
+        with _requests_lock:
+            if not _requests:
+                _before = blas().get()
+            _requests.setdefault(me, []).append(self.n)
+            _apply()
         return self
 
     def __exit__(self, *exc):
-        if self.n != self.before:
-            blas().set(self.before)
+        me = threading.get_ident()
+        with _requests_lock:
+            mine = _requests[me]
+            mine.pop()
+            if not mine:
+                del _requests[me]
+            if _requests:
+                _apply()
+            elif blas().get() != _before:
+                blas().set(_before)
         return False
+
+
+def _apply():
+    """Set BLAS to the smallest count the open blocks ask for (lock held)."""
+    n = min(counts[-1] for counts in _requests.values())
+    if blas().get() != n:
+        blas().set(n)

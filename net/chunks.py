@@ -46,8 +46,8 @@ class ThreadPolicy:
     one the threads its blocks run on.
     """
 
-    def __init__(self, most):
-        self.candidates = sorted({most, 1}, reverse=True)
+    def __init__(self, most, fixed=None):
+        self.candidates = [fixed] if fixed is not None else sorted({most, 1}, reverse=True)
         self.current = self.candidates[0]
         self.per_it = {}
         self.last_probe = -1e9
@@ -87,14 +87,64 @@ def threads_allowed():
     return min(threads.get_num_threads(), max(threads.blas().get(), 1))
 
 
-def thread_policy(flops_per_iteration):
+def thread_policy(flops_per_iteration, invariant=True):
     """The policy of one size of work (steps within a factor of 2 of each
-    other share it), across training calls, for the threads allowed now."""
+    other share it), across training calls, for the threads allowed now.
+
+    ``invariant``: whether the step's numbers are the same on any thread
+    count (:func:`blas_count_invariant`). If not, the count is not measured
+    but fixed by the size (:func:`fixed_threads`), so that the same seed
+    gives the same model on a quiet and on a busy machine."""
     most = threads_allowed()
-    key = (int(flops_per_iteration).bit_length(), most)
+    key = (int(flops_per_iteration).bit_length(), most, bool(invariant))
     if key not in _policies:
-        _policies[key] = ThreadPolicy(most)
+        fixed = None if invariant else fixed_threads(flops_per_iteration, most)
+        _policies[key] = ThreadPolicy(most, fixed)
     return _policies[key]
+
+
+def fixed_threads(flops_per_iteration, most):
+    """The thread count of a step whose numbers depend on it: ``most`` from
+    ``config.BLAS_THREADS_FLOPS`` up, one below."""
+    return most if flops_per_iteration >= config.BLAS_THREADS_FLOPS else 1
+
+
+_invariant = {}
+
+
+def blas_count_invariant(sizes, batch_rows, dtype, loop_max, dense_input=True):
+    """Whether every BLAS product of a training step of a net of layer
+    ``sizes`` on ``batch_rows`` rows gives the same bits on one thread and
+    on the most allowed. OpenBLAS splits a product's output over its
+    threads, and at some shapes the pieces' edges go through other
+    micro-kernels that round differently (float32 here: 64 x 150 @ 150 x
+    100 differs in the last bits; float64 at 256 x 784 @ 784 x 512 on
+    AVX-512 kernels). Found once per shape and process by running the
+    step's products (``X W``, ``X^T dZ``, ``dZ W^T`` of each layer; those of
+    ``m n k <= loop_max`` are loops, not BLAS; so are the first layer's
+    where the input is sparse, not ``dense_input``) on random numbers both
+    ways."""
+    most = threads_allowed()
+    key = (tuple(int(n) for n in sizes), int(batch_rows), np.dtype(dtype).str, most,
+           bool(dense_input))
+    if most < 2:
+        return True
+    if key not in _invariant:
+        rng = np.random.default_rng(0)
+        B = int(batch_rows)
+        same = True
+        for layer, (fan_in, fan_out) in enumerate(zip(key[0][:-1], key[0][1:])):
+            if B * fan_in * fan_out <= loop_max or (layer == 0 and not dense_input):
+                continue
+            X, W, dZ = (rng.standard_normal(shape).astype(dtype)
+                        for shape in ((B, fan_in), (fan_in, fan_out), (B, fan_out)))
+            products = []
+            for n in (1, most):
+                with threads.blas_threads(n):
+                    products.append((X @ W, X.T @ dZ, dZ @ W.T))
+            same = same and all(np.array_equal(a, b) for a, b in zip(*products))
+        _invariant[key] = same
+    return _invariant[key]
 
 
 def call_chunk(call, parallel, blas):

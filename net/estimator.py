@@ -45,7 +45,7 @@ from sklearn.utils.validation import (_check_sample_weight, check_is_fitted, col
 from threadpoolctl import threadpool_limits
 
 from ..kernels import config, full_batch, loop
-from . import chunks, sampling, schedules, training
+from . import chunks, sampling, schedules, signals, training
 from ..kernels.sparse import take_rows
 from .inputs import as_csr, is_sparse
 from .mlp import MLP, _sigmoid
@@ -285,8 +285,15 @@ class _BaseMLP(BaseEstimator):
         split = bl.losses.shape[0] > 1
 
         # A policy of its own: a full-batch evaluation is not a training
-        # chunk, and its timings must not steer the minibatch loop's.
-        policy = chunks.ThreadPolicy(chunks.threads_allowed())
+        # chunk, and its timings must not steer the minibatch loop's. One
+        # block's products run on BLAS's threads: where their numbers depend
+        # on the count, it is fixed (net.chunks.thread_policy).
+        most = chunks.threads_allowed()
+        invariant = split or chunks.blas_count_invariant(
+            net.sizes, n, theta.dtype, config.GEMM_LOOP_MAX,
+            dense_input=isinstance(X, np.ndarray))
+        policy = chunks.ThreadPolicy(most, None if invariant else chunks.fixed_threads(
+            chunks.step_flops(net.sizes, n), most))
 
         def evaluate(parallel):
             return full_batch.full_batch_loss_grad(net, X, y, c, bl, total, parallel)
@@ -312,16 +319,17 @@ class _BaseMLP(BaseEstimator):
         # 0.12 s). Its BLAS runs on one thread; the kernels' blocks on the
         # threads the policy measures best, as in minibatch training.
         try:
-            with threadpool_limits(limits=1, user_api="blas"):
+            with threadpool_limits(limits=1, user_api="blas"), signals.stop_on_terminate():
                 res = scipy.optimize.minimize(
                     loss_grad, accepted["x"], method="L-BFGS-B", jac=True, callback=keep,
                     options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol})
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             theta[order] = accepted["x"]
             self.n_iter_ = accepted["nit"]
             raise training.TrainingInterrupted(
-                f"lbfgs interrupted after iteration {accepted['nit']}; the model keeps the "
-                f"parameters of that iterate", {"loss": accepted["fun"]}) from None
+                f"{training.interrupted(exc, 'lbfgs')} after iteration {accepted['nit']}; the "
+                f"model keeps the parameters of that iterate", {"loss": accepted["fun"]},
+                signals.signum_of(exc)) from None
         self.n_iter_ = min(res.nit, self.max_iter)
         if not (np.isfinite(res.fun) and np.isfinite(res.x).all()):
             theta[order] = accepted["x"]

@@ -15,7 +15,7 @@ from fusednet.kernels import loop as L
 from fusednet.kernels import mlp as K
 from fusednet.kernels.activations import CODES, IDENTITY
 from fusednet.kernels.heads import SOFTMAX
-from fusednet.net import MLP, TrainingDiverged, training
+from fusednet.net import MLP, TrainingDiverged, chunks, training
 from helpers import TOL, blobs, norm_rel_error
 
 
@@ -131,6 +131,9 @@ def test_training_split_gives_the_same_numbers_on_one_and_two_threads(dtype, rul
     one, h1 = _train(dtype, 1, 0, monkeypatch, rule)
     assert seen and not any(seen)
     seen.clear()
+    # A fresh policy: an earlier test's timings may steer a later call's
+    # first chunk to one thread, and this one must run the parallel blocks.
+    monkeypatch.setattr(chunks, "_policies", {})
     two, h2 = _train(dtype, 2, 0, monkeypatch, rule)
     if threads.available_cores() >= 2:
         assert seen[0]  # the first chunk ran its blocks in parallel
@@ -154,12 +157,14 @@ ALLOCATIONS = textwrap.dedent("""
     from numba.core.runtime import _nrt_python, rtsys
     from fusednet import MLP
     from fusednet.kernels import config
+    from fusednet.net import chunks
     config.MIN_FLOPS = 0
     _nrt_python.memsys_enable_stats()
     X = np.random.default_rng(0).standard_normal((400, 700)); y = np.arange(400) % 5
     counts = []
     for iters in (1, 1, 60):
         model = MLP([700, 40, 5], seed=0)
+        chunks._policies.clear()  # an untimed first chunk: one chunk a call, never a probe
         before = rtsys.get_allocation_stats().alloc
         model.train(X, y, X[:10], y[:10], num_iters=iters, batch_size=100, eval_every=0)
         counts.append(rtsys.get_allocation_stats().alloc - before)

@@ -3,7 +3,10 @@ count chosen by measuring without changing any number."""
 import os
 import subprocess
 import sys
+import textwrap
+import threading
 
+import numba
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
@@ -109,3 +112,157 @@ def test_short_calls_time_their_first_chunk_from_the_second_call_on():
     policy.interval = 1e9  # no probe: the next call's chunk runs on n threads
     m.train(X, y, X, y, num_iters=4, batch_size=10)
     assert policy.per_it[n] == 1e-12
+
+
+def test_blas_count_comes_back_only_when_the_last_python_thread_leaves():
+    # OpenBLAS's count is one for the process: one thread's exit must not
+    # restore the count inside another thread's chunk.
+    before = threads.blas().get()
+    inside, seen = threading.Event(), []
+    release = threading.Event()
+
+    def other():
+        with threads.blas_threads(1):
+            inside.set()
+            release.wait(10)
+            seen.append(threads.blas().get())
+
+    t = threading.Thread(target=other)
+    t.start()
+    inside.wait(10)
+    with threads.blas_threads(1):
+        pass                                   # this thread's exit, inside the other's block
+    release.set()
+    t.join()
+    assert seen == [1]
+    assert threads.blas().get() == before
+
+
+def test_concurrent_blocks_run_blas_on_the_smallest_count_asked():
+    before = threads.blas().get()
+    inside, release, seen = threading.Event(), threading.Event(), []
+
+    def other():
+        with threads.blas_threads(1):
+            inside.set()
+            release.wait(10)
+
+    t = threading.Thread(target=other)
+    t.start()
+    inside.wait(10)
+    with threads.blas_threads(max(2, before)):
+        seen.append(threads.blas().get())
+    release.set()
+    t.join()
+    assert seen == [1] and threads.blas().get() == before
+
+
+def test_training_leaves_numbas_thread_count_as_the_caller_set_it():
+    # A split step (>= MIN_FLOPS) enters a parallel region, which sets
+    # Numba's count to fusednet's; the caller's comes back after.
+    if threads.available_cores() < 2:
+        pytest.skip("one core: no parallel region is entered")
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((400, 3072)), rng.integers(0, 10, 400)
+    numba.set_num_threads(1)
+    try:
+        MLP([3072, 100, 10], seed=0).train(X, y, X[:20], y[:20], num_iters=3, batch_size=200)
+        assert numba.get_num_threads() == 1
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+
+
+def test_a_step_whose_numbers_depend_on_the_count_gets_a_fixed_count(monkeypatch):
+    monkeypatch.setattr(chunks, "_policies", {})
+    most = chunks.threads_allowed()
+    small, large = 1e6, 10 * config.BLAS_THREADS_FLOPS
+    assert chunks.thread_policy(small, invariant=False).candidates == [1]
+    assert chunks.thread_policy(large, invariant=False).candidates == [most]
+    fixed = chunks.thread_policy(small, invariant=False)
+    fixed.record(1, 1.0, False)
+    assert fixed.next(1e9) == (1, False)          # never probes another count
+    assert chunks.thread_policy(small).candidates == sorted({most, 1}, reverse=True)
+
+
+def test_the_invariance_probe_finds_what_a_direct_comparison_finds(monkeypatch):
+    monkeypatch.setattr(chunks, "_invariant", {})
+    rng = np.random.default_rng(0)
+    for dtype in (np.float64, np.float32):
+        X, W = (rng.standard_normal(s).astype(dtype) for s in ((200, 64), (64, 100)))
+        products = []
+        for n in (1, chunks.threads_allowed()):
+            with threads.blas_threads(n):
+                products.append(X @ W)
+        probe = chunks.blas_count_invariant([64, 100], 200, dtype, config.GEMM_LOOP_MAX)
+        if not np.array_equal(*products):
+            assert probe is False
+        # Products of loops only (m n k <= GEMM_LOOP_MAX) never depend on it.
+        assert chunks.blas_count_invariant([4, 10, 3], 5, dtype, config.GEMM_LOOP_MAX)
+
+
+SAME_SEED = textwrap.dedent("""
+    import hashlib, sys
+    import numpy as np
+    from fusednet import MLP
+    from fusednet.kernels import config
+    config.PROBE_EVERY = 0.02            # probe often: a busy core would switch counts
+    rng = np.random.default_rng(0)
+    digests = []
+    for sizes, iters in (([64, 100, 10], 1500), ([3072, 100, 10], 40)):
+        X = rng.standard_normal((1000, sizes[0]))
+        y = rng.integers(0, 10, 1000)
+        for dtype in (np.float64, np.float32):
+            model = MLP(sizes, seed=0, dtype=dtype)
+            model.train(X, y, X[:50], y[:50], learning_rate=1e-2, num_iters=iters, batch_size=200)
+            digests.append(hashlib.sha256(model.packed().theta.tobytes()).hexdigest()[:16])
+    print(" ".join(digests))
+""")
+
+
+@pytest.mark.slow
+def test_the_same_seed_gives_the_same_bits_on_a_quiet_and_on_a_busy_machine():
+    # Unsplit (64 -> 100 -> 10) and split (3072 -> 100 -> 10) shapes, both
+    # dtypes; the busy run has another process spinning on a core.
+    if threads.available_cores() < 2:
+        pytest.skip("one core: one thread count only")
+
+    def run():
+        return subprocess.run([sys.executable, "-c", SAME_SEED], capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    quiet = run()
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        busy = run()
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert quiet == busy
+
+
+def test_python_threads_training_at_once_get_their_one_thread_numbers():
+    # float32 products at this shape differ in the last bits between one
+    # and two OpenBLAS threads (on this machine's kernels); after
+    # set_num_threads(1) every thread's chunks must run on one.
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((1000, 150)).astype(np.float32), rng.integers(0, 5, 1000)
+
+    def train(out, i):
+        model = MLP([150, 100, 5], seed=i, dtype=np.float32)
+        model.train(X, y, X[:20], y[:20], num_iters=400, batch_size=64, learning_rate=1e-2)
+        out[i] = model.packed().theta.copy()
+
+    before = fusednet.get_num_threads()
+    fusednet.set_num_threads(1)
+    try:
+        alone, together = {}, {}
+        for i in range(2):
+            train(alone, i)
+        workers = [threading.Thread(target=train, args=(together, i)) for i in range(2)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+    finally:
+        fusednet.set_num_threads(before)
+    assert all(np.array_equal(alone[i], together[i]) for i in range(2))

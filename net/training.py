@@ -12,6 +12,7 @@ leave the parameters of the last iteration with a finite loss (the message
 names them); Ctrl-C raises :class:`TrainingInterrupted` and leaves those of
 the last finished iteration. Both carry the history so far.
 """
+import signal
 import time
 
 import numpy as np
@@ -20,7 +21,7 @@ from numba.typed import List
 from ..kernels import config, optim
 from ..kernels import loop as L
 from ..kernels import many as M
-from . import chunks
+from . import chunks, signals
 
 
 class TrainingDiverged(FloatingPointError):
@@ -36,12 +37,25 @@ class TrainingDiverged(FloatingPointError):
 
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C during training; the model keeps the parameters of the last
-    finished iteration, ``history`` holds the histories until then."""
+    """Ctrl-C (or SIGTERM, SIGHUP: ``net.signals``) during training; the
+    model keeps the parameters of the last finished iteration, ``history``
+    holds the histories until then, ``signum`` is the signal (SIGINT for
+    Ctrl-C). Left uncaught after SIGTERM or SIGHUP, the process ends by that
+    signal."""
 
-    def __init__(self, message, history):
+    def __init__(self, message, history, signum=signal.SIGINT):
         super().__init__(message)
         self.history = history
+        self.signum = signum
+
+
+def interrupted(exc, what):
+    """The start of an interruption's message: ``what`` (e.g. "training")
+    "interrupted", or "stopped by SIGTERM"."""
+    signum = signals.signum_of(exc)
+    if signum == signal.SIGINT:
+        return f"{what} interrupted"
+    return f"{what} stopped by {signal.Signals(signum).name}"
 
 
 class Optimizer:
@@ -124,6 +138,11 @@ class Session:
         self.keep_best = keep_best
         self._remembered = False
         self.flops = chunks.step_flops(net.sizes, batch_rows)
+        # A split step's numbers never depend on the thread count; an unsplit
+        # one's may, through BLAS, and then its count is fixed (net.chunks).
+        self.invariant = bool(self.split) or chunks.blas_count_invariant(
+            net.sizes, batch_rows, net.theta.dtype, config.GEMM_LOOP_MAX,
+            dense_input=isinstance(data.X, np.ndarray))
 
     @property
     def batch_rows(self):
@@ -198,40 +217,41 @@ def run(s, draw, start, stop, *, callback=None, callback_every=0, verbose=False,
     """
     steps0 = s.steps
     total = stop if num_iters is None else num_iters
-    plan = _Plan(s.flops, s.batch_rows, 1)
+    plan = _Plan(s.flops, s.batch_rows, 1, invariant=s.invariant)
     it = start
 
     def step(parallel):
         return L.train(s.parallel(parallel), s.data, idx, lens, it, True if s.split else None)
 
     try:
-        while it < stop:
-            n_threads, probing, k = plan.next()
-            k = min(k, stop - it)
-            if callback is not None and callback_every:
-                k = min(k, callback_every - (it - start) % callback_every)
-            idx, lens = (np.ascontiguousarray(a, np.int64) for a in draw(it, k))
-            t0 = time.perf_counter()
-            status = chunks.call_chunk(step, s.split and n_threads >= 2, n_threads)
-            plan.done(n_threads, probing, k, time.perf_counter() - t0)
-            end = it + k if status < 0 else status
-            if verbose:
-                for i in range(-(-it // 100) * 100, end, 100):
-                    print("iteration %d / %d: loss %f" % (i, total, s.loss(i)))
-            if status >= 0:
-                raise TrainingDiverged(
-                    f"training diverged: the loss at iteration {status} is not finite; "
-                    + _kept(status, s) + " (try a smaller learning rate)",
-                    s.history(status), status)
-            it = end
-            if callback is not None and (it == stop or (callback_every and
-                                                        (it - start) % callback_every == 0)):
-                callback(it - 1, s.loss(it - 1))
-    except KeyboardInterrupt:
+        with signals.stop_on_terminate():
+            while it < stop:
+                n_threads, probing, k = plan.next()
+                k = min(k, stop - it)
+                if callback is not None and callback_every:
+                    k = min(k, callback_every - (it - start) % callback_every)
+                idx, lens = (np.ascontiguousarray(a, np.int64) for a in draw(it, k))
+                t0 = time.perf_counter()
+                status = chunks.call_chunk(step, s.split and n_threads >= 2, n_threads)
+                plan.done(n_threads, probing, k, time.perf_counter() - t0)
+                end = it + k if status < 0 else status
+                if verbose:
+                    for i in range(-(-it // 100) * 100, end, 100):
+                        print("iteration %d / %d: loss %f" % (i, total, s.loss(i)))
+                if status >= 0:
+                    raise TrainingDiverged(
+                        f"training diverged: the loss at iteration {status} is not finite; "
+                        + _kept(status, s) + " (try a smaller learning rate)",
+                        s.history(status), status)
+                it = end
+                if callback is not None and (it == stop or (callback_every and
+                                                            (it - start) % callback_every == 0)):
+                    callback(it - 1, s.loss(it - 1))
+    except KeyboardInterrupt as exc:
         done = start + s.steps - steps0
         raise TrainingInterrupted(
-            f"training interrupted after iteration {done - 1}; the model keeps the parameters "
-            f"of that iteration", s.history(done)) from None
+            f"{interrupted(exc, 'training')} after iteration {done - 1}; the model keeps the "
+            f"parameters of that iteration", s.history(done), signals.signum_of(exc)) from None
     if stop > start and s.restore_if_nonfinite():
         raise TrainingDiverged(
             f"training diverged: the update of iteration {stop - 1} made parameters NaN or "
@@ -262,25 +282,27 @@ def run_many(sessions, data, draws, num_iters):
         kernel(trainees, data, idx, lens, it, status)
 
     try:
-        while it < num_iters and (status < 0).any():
-            _, _, k = plan.next()
-            k = min(k, num_iters - it)
-            idx = np.empty((K, k, B), np.int64)
-            for m, draw in enumerate(draws):
-                if status[m] < 0:
-                    idx[m] = draw(it, k)[0]
-            lens = np.full(k, B, np.int64)
-            t0 = time.perf_counter()
-            # Models differ in size, and a busy core should get fewer: one
-            # model per thread at a time, handed out one by one.
-            chunks.call_chunk(step, True, 1)
-            plan.done(1, False, k, time.perf_counter() - t0)
-            it += k
-    except KeyboardInterrupt:
+        with signals.stop_on_terminate():
+            while it < num_iters and (status < 0).any():
+                _, _, k = plan.next()
+                k = min(k, num_iters - it)
+                idx = np.empty((K, k, B), np.int64)
+                for m, draw in enumerate(draws):
+                    if status[m] < 0:
+                        idx[m] = draw(it, k)[0]
+                lens = np.full(k, B, np.int64)
+                t0 = time.perf_counter()
+                # Models differ in size, and a busy core should get fewer: one
+                # model per thread at a time, handed out one by one.
+                chunks.call_chunk(step, True, 1)
+                plan.done(1, False, k, time.perf_counter() - t0)
+                it += k
+    except KeyboardInterrupt as exc:
         raise TrainingInterrupted(
-            "training interrupted; each model keeps the parameters of its last finished "
-            "iteration", [s.history(finished(s, st)) for s, st in zip(sessions, status)]
-        ) from None
+            f"{interrupted(exc, 'training')}; each model keeps the parameters of its last "
+            "finished iteration",
+            [s.history(finished(s, st)) for s, st in zip(sessions, status)],
+            signals.signum_of(exc)) from None
     return status
 
 
@@ -305,8 +327,8 @@ class _Plan:
     times its count's last timing is taken for a compile of new types and
     not recorded."""
 
-    def __init__(self, flops, batch_rows, models, adaptive=True):
-        self.policy = chunks.thread_policy(flops) if adaptive else None
+    def __init__(self, flops, batch_rows, models, adaptive=True, invariant=True):
+        self.policy = chunks.thread_policy(flops, invariant) if adaptive else None
         self.untimed = self.policy is None or not self.policy.calls
         if self.policy is not None:
             self.policy.calls += 1

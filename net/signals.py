@@ -1,0 +1,106 @@
+"""SIGTERM and SIGHUP handled like Ctrl-C while fusednet trains.
+
+``timeout``, Slurm at the end of a job's time, ``docker stop`` and systemd
+send SIGTERM; a closing terminal sends SIGHUP. Their default action ends the
+process at once and the work of the call is lost. Inside
+:func:`stop_on_terminate` they raise :class:`Terminated`, a
+``KeyboardInterrupt``, between two compiled chunks (a quarter of a second
+apart), so every path that keeps its finished work on Ctrl-C keeps it on
+them too; the exception that reaches the caller
+(``TrainingInterrupted``) says which signal in ``signum``.
+
+When that exception is not caught, the process ends by the signal's default
+action after Python's usual clean-up (so a parent sees -15 / 143, not the
+-2 an uncaught ``KeyboardInterrupt`` gives); the commands do the same after
+saving what they have (:func:`exit_by`).
+
+The handlers are installed only in the main thread (Python allows no other)
+and only over the default action: a handler of the user's, or an ignored
+signal (``nohup``), is left alone.
+"""
+import atexit
+import os
+import signal
+import sys
+import threading
+from contextlib import contextmanager
+
+#: The signals handled like Ctrl-C, where the platform has them.
+SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP arrived during training; ``signum`` says which."""
+
+    def __init__(self, signum):
+        super().__init__(f"stopped by {signal.Signals(signum).name}")
+        self.signum = signum
+
+
+def signum_of(exc):
+    """The signal that stopped a call: ``exc.signum``, SIGINT for Ctrl-C."""
+    return getattr(exc, "signum", signal.SIGINT)
+
+
+def _raise(signum, frame):
+    _arm_exit()
+    raise Terminated(signum)
+
+
+@contextmanager
+def stop_on_terminate():
+    """Within the block, SIGTERM and SIGHUP raise :class:`Terminated` (see
+    the module's docstring for when they are left alone)."""
+    installed = []
+    if threading.current_thread() is threading.main_thread():
+        for signum in SIGNALS:
+            try:
+                if signal.getsignal(signum) == signal.SIG_DFL:
+                    signal.signal(signum, _raise)
+                    installed.append(signum)
+            except (ValueError, OSError):  # an embedded interpreter may refuse
+                pass
+    try:
+        yield
+    finally:
+        for signum in installed:
+            signal.signal(signum, signal.SIG_DFL)
+
+
+def exit_by(signum):
+    """End the process by ``signum``'s (SIGTERM's, SIGHUP's) default action,
+    after flushing, so the parent sees the status that signal gives."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+    os._exit(128 + signum)  # not reached where the signal's action is to end the process
+
+
+_uncaught = []
+_armed = False
+
+
+def _arm_exit():
+    """After a first Terminated: if it ends up uncaught, end by its signal."""
+    global _armed
+    if _armed:
+        return
+    _armed = True
+    previous = sys.excepthook
+
+    def excepthook(kind, value, tb):
+        if isinstance(value, KeyboardInterrupt) and signum_of(value) != signal.SIGINT:
+            _uncaught.append(signum_of(value))
+        previous(kind, value, tb)
+
+    sys.excepthook = excepthook
+    atexit.register(_exit_if_uncaught)
+
+
+def _exit_if_uncaught():
+    if _uncaught:
+        exit_by(_uncaught[-1])

@@ -1,0 +1,157 @@
+"""SIGTERM and SIGHUP are handled like Ctrl-C during training (``net.signals``):
+the call stops between chunks, keeps its finished work, and says which
+signal; left uncaught, the process ends by that signal; the commands save what
+they have first. A handler of the user's, an ignored signal, and threads
+other than the main one are left alone."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from fusednet import MLP, TrainingInterrupted
+from fusednet.net import signals
+
+
+def _data(n=300, d=20, c=4):
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((n, d)), rng.integers(0, c, n)
+
+
+def _signal_after(model, signum, at, **kw):
+    """Train, sending ``signum`` to this process from the callback of
+    iteration ``at``; returns the exception (or None)."""
+    X, y = _data()
+
+    def callback(it, loss):
+        if it == at:
+            os.kill(os.getpid(), signum)
+
+    try:
+        model.train(X, y, X, y, num_iters=200, batch_size=50, callback=callback,
+                    callback_every=10, **kw)
+    except TrainingInterrupted as exc:
+        return exc
+    return None
+
+
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGHUP"])
+def test_a_signal_during_training_stops_it_keeping_history_and_the_last_parameters(name):
+    signum = getattr(signal, name)
+    model = MLP([20, 16, 4], seed=0)
+    exc = _signal_after(model, signum, 29)
+    assert isinstance(exc, KeyboardInterrupt) and exc.signum == signum
+    assert str(exc).startswith(f"training stopped by {name} after iteration 29")
+    assert len(exc.history["loss_history"]) == 30
+    # The model holds the parameters of iteration 29: a fresh run of 30 gives them.
+    again = MLP([20, 16, 4], seed=0)
+    X, y = _data()
+    again.train(X, y, X, y, num_iters=30, batch_size=50)
+    assert all(np.array_equal(model.params[k], again.params[k]) for k in model.params)
+    # Outside training the default action is back.
+    assert signal.getsignal(signum) == signal.SIG_DFL
+
+
+def test_a_handler_of_the_users_is_left_alone():
+    seen = []
+    previous = signal.signal(signal.SIGTERM, lambda s, f: seen.append(s))
+    try:
+        assert _signal_after(MLP([20, 16, 4], seed=0), signal.SIGTERM, 29) is None
+        assert seen == [signal.SIGTERM]  # theirs ran; training went on to the end
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_other_threads_train_without_touching_the_handlers():
+    installed = []
+    X, y = _data()
+
+    def run():
+        MLP([20, 16, 4], seed=0).train(
+            X, y, X, y, num_iters=20, batch_size=50, callback_every=10,
+            callback=lambda it, loss: installed.append(signal.getsignal(signal.SIGTERM)))
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    assert installed == [signal.SIG_DFL, signal.SIG_DFL]
+
+
+def test_ctrl_c_still_says_interrupted():
+    exc = _signal_after(MLP([20, 16, 4], seed=0), signal.SIGINT, 9)
+    assert exc.signum == signal.SIGINT and str(exc).startswith("training interrupted after")
+
+
+UNCAUGHT = textwrap.dedent("""
+    import json, sys, time
+    import numpy as np
+    from fusednet import MLP, TrainingInterrupted
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((2000, 300)), rng.integers(0, 10, 2000)
+    model = MLP([300, 256, 10], seed=0)
+    model.train(X, y, X[:10], y[:10], num_iters=3)  # compiled or loaded before "go"
+    print("go", flush=True)
+    try:
+        model.train(X, y, X[:100], y[:100], learning_rate=1e-3, num_iters=10**7, batch_size=200)
+    except TrainingInterrupted as exc:
+        h = exc.history["loss_history"]
+        print(json.dumps({"stopped": time.perf_counter(), "iterations": len(h),
+                          "signum": int(exc.signum), "message": str(exc),
+                          "finite": all(bool(np.isfinite(v).all()) for v in model.params.values())}),
+              flush=True)
+        raise  # uncaught: the process ends by the signal, after Python's clean-up
+""")
+
+
+@pytest.mark.slow
+def test_sigterm_to_a_library_call_keeps_the_work_and_then_ends_the_process_by_sigterm():
+    proc = subprocess.Popen([sys.executable, "-c", UNCAUGHT], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "go"
+    time.sleep(1.5)
+    sent = time.perf_counter()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGTERM, err[-2000:]
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["stopped"] - sent < 3.0       # chunks of ~0.25 s
+    assert result["signum"] == signal.SIGTERM and result["finite"] and result["iterations"] >= 1
+    assert f"stopped by SIGTERM after iteration {result['iterations'] - 1}" in result["message"]
+    assert "TrainingInterrupted" in err         # the traceback a user would see
+
+
+@pytest.mark.slow
+def test_train_command_saves_what_it_has_and_ends_by_sigterm(tmp_path):
+    import fusednet
+    npz = tmp_path / "data.npz"
+    rng = np.random.default_rng(0)
+    np.savez(npz, X=rng.standard_normal((3000, 784)), y=rng.integers(0, 10, 3000))
+    proc = subprocess.Popen([sys.executable, "-m", "fusednet", "train", "--dataset", str(npz),
+                             "--hidden", "512", "--iters", "10000000", "--batch", "256",
+                             "--lr", "1e-3", "--out", str(tmp_path / "run")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline:          # wait for the progress bar: training has begun
+        time.sleep(0.5)
+        if proc.poll() is not None:
+            break
+        line = os.read(proc.stderr.fileno(), 4096).decode(errors="replace")
+        if "it/s" in line or "it]" in line:
+            break
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGTERM, err[-2000:]
+    last = [l for l in err.replace("\r", "\n").splitlines() if l.strip()][-1]
+    assert last.startswith("fusednet train: error: training stopped by SIGTERM after iteration")
+    assert "Traceback" not in err
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert history["stopped"] == "interrupted" and len(history["loss_history"]) >= 1
+    model = fusednet.MLP.load(tmp_path / "run" / "model.npz")
+    assert all(np.isfinite(v).all() for v in model.params.values())

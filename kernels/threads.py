@@ -107,16 +107,31 @@ def _launch():
     callee from the cache, then loaded itself from the cache, misses that
     start and crashed here (a segfault, Numba 0.68, even on its serial path;
     ``tests/test_parallel.py`` replays the orders). Starting the pool first
-    makes every order safe. A layer that cannot start is remembered, and
-    every kernel then runs serially.
+    makes every order safe.
+
+    A layer the user named that cannot load (``tbb`` or ``safe`` without the
+    tbb library) is replaced by ``workqueue``, which always loads and which
+    ``parallel_region`` keeps to one thread at a time, with one warning: with
+    no pool at all, loading any cached kernel that holds a parallel region
+    (the split loop, L-BFGS's blocks) raised "No threading layer could be
+    loaded", even on its serial path. Only if that fails too is the layer
+    remembered as broken, and every kernel then runs serially.
     """
-    global _broken, _used_in_pid
+    global _broken, _used_in_pid, LAYER
     try:
         numba.get_num_threads()  # starts the pool
     except ValueError as exc:  # the layer the user named cannot load
-        _broken = True
-        _warn_once("layer", f"Numba's threading layer {LAYER!r} did not load ({exc})")
-        return
+        named, LAYER = LAYER, "workqueue"
+        numba.config.THREADING_LAYER = LAYER
+        try:
+            numba.get_num_threads()
+        except ValueError:
+            _broken = True
+            _warn_once("layer", f"Numba's threading layer {named!r} did not load ({exc})")
+            return
+        warnings.warn(f"fusednet: Numba's threading layer {named!r} did not load "
+                      f"({str(exc).splitlines()[0]}); using 'workqueue', one parallel call at "
+                      "a time", RuntimeWarning, stacklevel=2)
     if LAYER == "omp":
         _used_in_pid = os.getpid()  # a forked child must not enter omp's pool
 

@@ -266,3 +266,50 @@ def test_python_threads_training_at_once_get_their_one_thread_numbers():
     finally:
         fusednet.set_num_threads(before)
     assert all(np.array_equal(alone[i], together[i]) for i in range(2))
+
+
+NO_TBB = textwrap.dedent("""
+    import ctypes, hashlib, warnings
+    _CDLL = ctypes.CDLL
+
+    class CDLL(_CDLL):              # as on a machine without the tbb library
+        def __init__(self, name, *args, **kwargs):
+            if name and "libtbb" in str(name):
+                raise OSError("no tbb here")
+            super().__init__(name, *args, **kwargs)
+
+    ctypes.CDLL = CDLL
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        import numpy as np
+        from fusednet import MLP, MLPClassifier
+        rng = np.random.default_rng(0)
+        X, y = rng.standard_normal((400, 3072)), rng.integers(0, 10, 400)
+        m = MLP([3072, 100, 10], seed=0)                       # a split loop
+        m.train(X, y, X[:20], y[:20], num_iters=5, batch_size=200)
+        clf = MLPClassifier((16,), solver="lbfgs", max_iter=5, random_state=0).fit(X[:, :30], y)
+    print(len([w for w in seen if "did not load" in str(w.message)]),
+          hashlib.sha256(m.packed().theta.tobytes()).hexdigest()[:16],
+          hashlib.sha256(clf.coefs_[0].tobytes()).hexdigest()[:16])
+""")
+
+
+@pytest.mark.slow
+def test_a_named_threading_layer_that_cannot_load_falls_back_and_trains_the_same_numbers():
+    import hashlib
+    import warnings
+    from fusednet import MLPClassifier
+    out = subprocess.run([sys.executable, "-c", NO_TBB], capture_output=True, text=True,
+                         env=dict(os.environ, NUMBA_THREADING_LAYER="safe"))
+    assert out.returncode == 0, out.stderr[-2000:]
+    warned, split, lbfgs = out.stdout.split()
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((400, 3072)), rng.integers(0, 10, 400)
+    m = MLP([3072, 100, 10], seed=0)
+    m.train(X, y, X[:20], y[:20], num_iters=5, batch_size=200)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf = MLPClassifier((16,), solver="lbfgs", max_iter=5, random_state=0).fit(X[:, :30], y)
+    assert warned == "1"
+    assert split == hashlib.sha256(m.packed().theta.tobytes()).hexdigest()[:16]
+    assert lbfgs == hashlib.sha256(clf.coefs_[0].tobytes()).hexdigest()[:16]

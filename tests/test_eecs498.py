@@ -327,3 +327,48 @@ def test_numpy_paths_never_import_torch():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def _toy_params(seed=0, D=20, H=30, C=4):
+    rng = np.random.default_rng(seed)
+    return {"W1": 1e-1 * rng.standard_normal((D, H)), "b1": np.zeros(H),
+            "W2": 1e-1 * rng.standard_normal((H, C)), "b2": np.zeros(C)}
+
+
+def test_nn_train_interrupted_leaves_the_params_of_the_last_finished_iteration():
+    import _thread
+    import threading
+    from fusednet import TrainingInterrupted
+    from fusednet.eecs498 import nn_forward_backward, nn_predict, nn_train
+    rng = np.random.default_rng(1)
+    X, y = rng.standard_normal((400, 20)), rng.integers(0, 4, 400)
+    params = _toy_params()
+    before = {k: v.copy() for k, v in params.items()}
+    threading.Timer(0.3, _thread.interrupt_main).start()
+    np.random.seed(0)
+    with pytest.raises(TrainingInterrupted) as info:
+        nn_train(params, nn_forward_backward, nn_predict, X, y, X, y, num_iters=10**8,
+                 batch_size=50, learning_rate=1e-2)
+    done = len(info.value.history["loss_history"])
+    assert done >= 1 and not np.array_equal(params["W1"], before["W1"])
+    again = {k: v.copy() for k, v in before.items()}
+    np.random.seed(0)
+    nn_train(again, nn_forward_backward, nn_predict, X, y, X, y, num_iters=done,
+             batch_size=50, learning_rate=1e-2, learning_rate_decay=0.95)
+    assert all(np.array_equal(params[k], again[k]) for k in params)
+
+
+def test_nn_train_diverged_leaves_the_last_finite_params():
+    from fusednet import TrainingDiverged
+    from fusednet.eecs498 import nn_forward_backward, nn_predict, nn_train
+    rng = np.random.default_rng(1)
+    X, y = 1e3 * rng.standard_normal((400, 20)), rng.integers(0, 4, 400)
+    params = _toy_params()
+    before = {k: v.copy() for k, v in params.items()}
+    np.random.seed(0)
+    with pytest.raises(TrainingDiverged) as info:
+        nn_train(params, nn_forward_backward, nn_predict, X, y, X, y, num_iters=1000,
+                 batch_size=50, learning_rate=1e6)
+    assert info.value.iteration >= 2
+    assert all(np.isfinite(v).all() for v in params.values())
+    assert not np.array_equal(params["W1"], before["W1"])

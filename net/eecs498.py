@@ -157,10 +157,14 @@ def _train_compiled(params, X, y, X_val, y_val, use_torch, learning_rate, learni
         net._source = sampling.TORCH  # the course's sample_batch
     X, y, X_val, y_val = (T.to_numpy(name, v) for name, v in
                           (("X", X), ("y", y), ("X_val", X_val), ("y_val", y_val)))
-    stats = net.train(X, y, X_val, y_val, learning_rate, learning_rate_decay, reg, num_iters,
-                      batch_size, verbose)
-    for k in _KEYS:
-        arrays[k][...] = net.params[k].reshape(arrays[k].shape)
+    try:
+        stats = net.train(X, y, X_val, y_val, learning_rate, learning_rate_decay, reg,
+                          num_iters, batch_size, verbose)
+    finally:
+        # Also after Ctrl-C or divergence: the params then hold what the
+        # message says the model keeps (the last finished, or finite, step).
+        for k in _KEYS:
+            arrays[k][...] = net.params[k].reshape(arrays[k].shape)
     return _as_course_reports(stats, net.dtype, batch_size, len(y_val)) if use_torch else stats
 
 

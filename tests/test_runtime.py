@@ -44,13 +44,17 @@ def run(code, env=None, cwd=None):
 
 def test_second_process_loads_compiled_kernels_from_the_cache(tmp_path):
     import json
+    from fusednet.kernels.compiling import MESSAGE
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
-    first = json.loads(run(RUN_ALL_KERNELS, env).stdout)
-    second = json.loads(run(RUN_ALL_KERNELS, env).stdout)
+    cold, warm = run(RUN_ALL_KERNELS, env), run(RUN_ALL_KERNELS, env)
+    first, second = json.loads(cold.stdout), json.loads(warm.stdout)
     for name, (hits, misses) in first.items():
         assert misses >= 1 and hits == 0, name      # compiled and written
     for name, (hits, misses) in second.items():
         assert hits >= 1 and misses == 0, name      # loaded, nothing compiled
+    # The cold process said once that it compiles; the warm one said nothing.
+    assert cold.stderr.count(MESSAGE) == 1, cold.stderr[-2000:]
+    assert MESSAGE not in warm.stderr
 
 
 def test_editing_any_kernel_source_empties_the_package_cache(tmp_path):

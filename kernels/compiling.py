@@ -1,0 +1,70 @@
+"""Say so, once, when the kernels compile.
+
+A fresh environment (a new notebook runtime, a new install, a new dtype)
+pays Numba's compile time on the first call: 20-40 s on this project's
+2-core machine, during which nothing else shows and the call looks hung.
+Numba announces a compile (a cache miss) with a ``numba:compile`` event; a
+load from the on-disk cache raises none. When a compile of one of
+fusednet's kernels is still running after ``DELAY`` seconds, one line goes
+to stderr, once per process; warm calls (everything loaded from the cache)
+print nothing.
+"""
+import sys
+import threading
+
+from numba.core import event
+
+#: Seconds a compile runs before the line is printed: one new small kernel
+#: (a dtype not seen yet) compiles in ~0.1-0.5 s and is not worth a line.
+DELAY = 1.0
+
+MESSAGE = ("fusednet: compiling kernels for this machine, once per install and dtype "
+           "(20-40 s on 2 cores; later runs load them from the cache; "
+           "fusednet.precompile() pays it up front)")
+
+
+def _ours(ev):
+    dispatcher = (ev.data or {}).get("dispatcher")
+    module = getattr(getattr(dispatcher, "py_func", None), "__module__", "") or ""
+    return module.startswith(__package__.rpartition(".")[0])
+
+
+class _Announcer(event.Listener):
+    """Starts a timer at the outermost compile of a fusednet kernel; the
+    timer prints :data:`MESSAGE` unless that compile ended first."""
+
+    def __init__(self):
+        self.depth = 0
+        self.timer = None
+        self.said = False
+        self.lock = threading.Lock()
+
+    def on_start(self, ev):
+        if not _ours(ev):
+            return
+        with self.lock:
+            self.depth += 1
+            if self.depth == 1 and not self.said:
+                self.timer = threading.Timer(DELAY, self.say)
+                self.timer.daemon = True
+                self.timer.start()
+
+    def on_end(self, ev):
+        if not _ours(ev):
+            return
+        with self.lock:
+            self.depth -= 1
+            if self.depth == 0 and self.timer is not None:
+                self.timer.cancel()
+                self.timer = None
+
+    def say(self):
+        with self.lock:
+            if self.said or self.depth == 0:
+                return
+            self.said = True
+        print(MESSAGE, file=sys.stderr, flush=True)
+
+
+ANNOUNCER = _Announcer()
+event.register("numba:compile", ANNOUNCER)

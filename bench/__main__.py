@@ -159,8 +159,11 @@ def chart(rows, path):
                      "'gemm_gather' = with a fresh minibatch gathered first)")
         ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    from ..net.files import save_figure
+    try:
+        save_figure(fig, path, dpi=110)
+    finally:
+        plt.close(fig)
 
 
 def _cells(r, us_format):
@@ -206,6 +209,17 @@ def markdown(rows):
         dtype = "f64" if r["dtype"] == "float64" else "f32"
         lines.append(f"| {name} | {dtype} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def write_results(out, result):
+    """``results.json``, ``results.png`` and ``results.md`` of a run into
+    ``out``, each written atomically (``net.files``); their paths."""
+    from ..net.files import write_text
+    paths = [out / "results.json", out / "results.png", out / "results.md"]
+    write_text(paths[0], json.dumps(result, indent=1))
+    chart(result["rows"], paths[1])
+    write_text(paths[2], markdown(result["rows"]))
+    return paths
 
 
 def main(argv=None, prog="fusednet bench"):
@@ -257,9 +271,10 @@ def main(argv=None, prog="fusednet bench"):
     result["machine"]["OPENBLAS_CORETYPE"] = after["OPENBLAS_CORETYPE"]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(result, indent=1))
-    chart(result["rows"], out / "results.png")
-    (out / "results.md").write_text(markdown(result["rows"]))
+    try:
+        paths = write_results(out, result)
+    except OSError as exc:
+        ap.fail(f"cannot write the results: {exc} (that file is left as it was)", status=1)
     m = result["machine"]
     print(f"\n{result['date']}  {m['cpu']}, {m['cores']} cores; BLAS "
           + "; ".join(f"{b['api']} {b['version']} x{b['threads']} ({b['kernel']})" for b in m["blas"])
@@ -270,7 +285,7 @@ def main(argv=None, prog="fusednet bench"):
         c = result["compile"]
         print(f"import to first training step: cold cache {c['import_to_first_step_cold_s']:.2f} s, "
               f"warm cache {c['import_to_first_step_warm_s']:.2f} s")
-    print(f"wrote {out / 'results.json'}, {out / 'results.png'} and {out / 'results.md'}")
+    print(f"wrote {paths[0]}, {paths[1]} and {paths[2]}")
 
 
 def busy_main(ap, args):
@@ -287,8 +302,12 @@ def busy_main(ap, args):
     rows = busy.run(shapes, args.repeats or 5, args.block or 0.3, ["ours"] + [c for c in contenders
                                                                            if c != "ours"])
     result = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine(), "rows": rows}
-    (out / "busy.json").write_text(json.dumps(result, indent=1))
-    (out / "busy.md").write_text(busy.markdown(rows))
+    from ..net.files import write_text
+    try:
+        write_text(out / "busy.json", json.dumps(result, indent=1))
+        write_text(out / "busy.md", busy.markdown(rows))
+    except OSError as exc:
+        ap.fail(f"cannot write the results: {exc} (that file is left as it was)", status=1)
     print(busy.markdown(rows))
     print(f"wrote {out / 'busy.json'} and {out / 'busy.md'}")
     return 0

@@ -177,7 +177,11 @@ def main(argv=None):
     if unknown:
         ap.error(f"unknown workloads {unknown}; choose from {', '.join(WORKLOADS)}")
     if args.json:
-        open(args.json, "a").close()  # the output location, checked before the work
+        from ..net.files import check_writable
+        try:
+            check_writable(args.json)  # the output location, before the work
+        except OSError as exc:
+            ap.error(f"cannot write --json {args.json}: {exc.strerror or exc}")
 
     from sklearn.exceptions import ConvergenceWarning
     from threadpoolctl import threadpool_info
@@ -202,9 +206,10 @@ def main(argv=None):
               f"{r['coef_distance']:8.1e}  {r['metric']} {sc['ours'][0]:.4f} / "
               f"{sc['sklearn'][0]:.4f}", flush=True)
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"dtype": args.dtype, "blas": blas, "repeats": args.repeats,
-                       "rows": rows}, f, indent=1, default=str)
+        from ..net.files import write_text
+        write_text(args.json, json.dumps({"dtype": args.dtype, "blas": blas,
+                                          "repeats": args.repeats, "rows": rows},
+                                         indent=1, default=str))
 
 
 if __name__ == "__main__":

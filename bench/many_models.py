@@ -152,8 +152,8 @@ def main(argv=None):
               + " ".join(f"{v:10.2f} s" for v in r["seconds"].values()))
         print(f"{'':24s}" + " ".join(f"{v:11.2f}x" for v in r["speedup_vs_serial"].values()))
     if args.out:
-        with open(args.out, "w") as f:
-            json.dump(rows, f, indent=1)
+        from ..net.files import write_text
+        write_text(args.out, json.dumps(rows, indent=1))
 
 
 if __name__ == "__main__":

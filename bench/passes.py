@@ -221,8 +221,8 @@ def main(argv=None):
                 cells.append(f"{total:.0f}{own}")
             print(f"{r['shape']:6s} {b:4d} " + " ".join(f"{c:>20s}" for c in cells))
     if args.out:
-        with open(args.out, "w") as f:
-            json.dump(rows, f, indent=1)
+        from ..net.files import write_text
+        write_text(args.out, json.dumps(rows, indent=1))
 
 
 if __name__ == "__main__":

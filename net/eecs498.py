@@ -298,12 +298,18 @@ class TwoLayerNet:
 
     def save(self, path):
         """Write ``params`` to ``path``: ``torch.save`` for tensors, ``.npz``
-        data for NumPy arrays (at ``path`` itself, no suffix added)."""
+        data for NumPy arrays (at ``path`` itself, no suffix added). Written
+        atomically (:mod:`fusednet.net.files`): a failed save keeps the old file."""
+        import io
+        from . import files
         if T.any_tensor(self.params):
-            T.torch().save(self.params, path)
+            # Serialized in memory first: torch's writer turns a stream's
+            # OSError (a full disk) into a RuntimeError without the errno.
+            checkpoint = io.BytesIO()
+            T.torch().save(self.params, checkpoint)
+            files.write_bytes(path, checkpoint.getbuffer())
         else:
-            with open(path, "wb") as f:
-                np.savez(f, **self.params)
+            files.savez(path, **self.params)
         print("Saved in {}".format(path))
 
     def load(self, path):

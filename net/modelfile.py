@@ -13,6 +13,7 @@ appends ``.npz`` to a name without it, and :func:`read` of ``'m'`` reads
 ``m.npz`` when there is no file ``m``. Reading checks the record's types,
 then every array's shape and dtype from its header against the record,
 before any array is read or any model allocated; every error names the file.
+Writing is atomic: a save that fails part-way (a full disk) keeps the old file.
 """
 import json
 import os
@@ -24,6 +25,7 @@ import numpy as np
 from ..kernels.activations import CODES
 from ..kernels.heads import ALL_CODES as HEADS
 from ..kernels.checks import check_bool
+from . import files
 from .architecture import as_layer_sizes
 
 FORMAT = "fusednet.MLP/1"
@@ -38,12 +40,17 @@ class ModelFileError(ValueError):
 
 def write(path, meta, arrays):
     """Write ``meta`` (dict) and ``arrays`` (name -> array); returns the path
-    written (``.npz`` appended when missing), or ``path`` if it is a file object."""
-    if isinstance(path, (str, os.PathLike)):
-        path = os.fspath(path)
-        if not path.endswith(".npz"):
-            path += ".npz"
-    np.savez(path, **{_META: np.array(json.dumps(dict(meta, format=FORMAT)))}, **arrays)
+    written (``.npz`` appended when missing), or ``path`` if it is a file object.
+    A path is written atomically (:mod:`fusednet.net.files`): a failed save
+    leaves the file it would have replaced as it was."""
+    contents = {_META: np.array(json.dumps(dict(meta, format=FORMAT))), **arrays}
+    if not isinstance(path, (str, os.PathLike)):
+        np.savez(path, **contents)
+        return path
+    path = os.fspath(path)
+    if not path.endswith(".npz"):
+        path += ".npz"
+    files.savez(path, **contents)
     return path
 
 

@@ -48,6 +48,7 @@ def main(argv=None, prog="fusednet search"):
         ap.fail(exc)
     check_search_memory(ap, args, data)
 
+    from ..net.files import write_text
     from ..net.search import best_net, search
     grid = dict(hidden_sizes=args.hidden, learning_rates=args.lr, regs=args.reg,
                 decays=args.decay)
@@ -83,15 +84,20 @@ def main(argv=None, prog="fusednet search"):
     for rank, r in enumerate(results, 1):
         print(f"{rank:4d} {r['hidden_size']:6d} {r['learning_rate']:8.2g} {r['reg']:8.2g} "
               f"{r['learning_rate_decay']:6.3g} {accuracy_cell(r)}")
-    (out / "results.json").write_text(json.dumps(
-        [{k: none_if_nan(v) for k, v in r.items() if k != "params"} for r in results], indent=1))
-    picture(results, out / "search.png")
-    if results[0]["diverged"]:
-        ap.fail(f"every setting diverged; wrote {out / 'results.json'} and {out / 'search.png'} "
-                "(try smaller --lr)", status=1)
-    best = best_net(results[0])
-    test_acc = float(np.mean(best.predict(data["X_test"]) == data["y_test"]))
-    best.save(out / "best_model.npz")
+    try:  # each file atomically: one that cannot be written keeps its old contents
+        write_text(out / "results.json", json.dumps(
+            [{k: none_if_nan(v) for k, v in r.items() if k != "params"} for r in results],
+            indent=1))
+        picture(results, out / "search.png")
+        if results[0]["diverged"]:
+            ap.fail(f"every setting diverged; wrote {out / 'results.json'} and "
+                    f"{out / 'search.png'} (try smaller --lr)", status=1)
+        best = best_net(results[0])
+        test_acc = float(np.mean(best.predict(data["X_test"]) == data["y_test"]))
+        best.save(out / "best_model.npz")
+    except OSError as exc:
+        ap.fail(f"cannot save the results in {out}: {exc} (that file is left as it was)",
+                status=1)
     print(f"best: hidden {results[0]['hidden_size']}, lr {results[0]['learning_rate']:g}, "
           f"reg {results[0]['reg']:g}, decay {results[0]['learning_rate_decay']:g}: "
           f"validation {results[0]['val_acc']:.4f}, test {test_acc:.4f}")
@@ -170,7 +176,8 @@ def picture(results, path):
     ax.set_title("validation accuracy (dot size: hidden units)")
     fig.colorbar(dots, ax=ax, label="validation accuracy")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    from ..net.files import save_figure
+    save_figure(fig, path, dpi=100)
 
 
 if __name__ == "__main__":

@@ -77,16 +77,18 @@ def progress_callback(total, enabled):
 
 
 def pictures(stats, model, data, out, dtype):
-    """The pictures a run writes; their file names."""
+    """The pictures a run writes (each atomically); their file names."""
+    from ..net.files import save_figure
     from ..net.plots import plot_history, plot_predictions, plot_weights
     regression = data["task"] == "regression"
-    plot_history(stats, "R^2" if regression else "accuracy").savefig(out / "curves.png", dpi=100)
-    plot_weights(model, data["image_shape"]).savefig(out / "weights.png", dpi=100)
+    save_figure(plot_history(stats, "R^2" if regression else "accuracy"), out / "curves.png",
+                dpi=100)
+    save_figure(plot_weights(model, data["image_shape"]), out / "weights.png", dpi=100)
     names = ["curves.png", "weights.png"]
     if regression:
-        plot_predictions(data["y_test"], model.predict(data["X_test"].astype(dtype)),
-                         "test set: predicted against true").savefig(out / "predictions.png",
-                                                                     dpi=100)
+        save_figure(plot_predictions(data["y_test"], model.predict(data["X_test"].astype(dtype)),
+                                     "test set: predicted against true"),
+                    out / "predictions.png", dpi=100)
         names.append("predictions.png")
     return names
 
@@ -100,7 +102,10 @@ def scores(model, data, dtype):
 
 def save_run(out, model, stats, args, data, seconds, stopped=None):
     """Write model.npz, history.json and the pictures into ``out``; returns
-    the score on each split and the pictures' names."""
+    the score on each split and the pictures' names. Each file is written
+    atomically (``net.files``): one that cannot be written (a full disk)
+    raises OSError naming it and leaves the file it would replace as it was."""
+    from ..net.files import write_text
     acc = scores(model, data, args.dtype)
     out.mkdir(parents=True, exist_ok=True)
     model.save(out / "model.npz")
@@ -109,8 +114,16 @@ def save_run(out, model, stats, args, data, seconds, stopped=None):
                   task=data["task"], **{key: acc})
     if stopped:
         record["stopped"] = stopped
-    (out / "history.json").write_text(json.dumps(record, indent=1))
+    write_text(out / "history.json", json.dumps(record, indent=1))
     return acc, pictures(stats, model, data, out, args.dtype)
+
+
+def save_or_fail(ap, out, *args, **kwargs):
+    """:func:`save_run`, or one line and exit 1 when a file cannot be written."""
+    try:
+        return save_run(out, *args, **kwargs)
+    except OSError as exc:
+        ap.fail(f"cannot save the run in {out}: {exc} (that file is left as it was)", status=1)
 
 
 def main(argv=None, prog="fusednet train"):
@@ -170,14 +183,14 @@ def main(argv=None, prog="fusednet train"):
         if bar is not None:
             bar.close()
         interrupted = isinstance(exc, TrainingInterrupted)
-        save_run(out, model, exc.history, args, data, time.perf_counter() - start,
-                 stopped="interrupted" if interrupted else "diverged")
+        save_or_fail(ap, out, model, exc.history, args, data, time.perf_counter() - start,
+                     stopped="interrupted" if interrupted else "diverged")
         ap.fail(f"{exc}; saved it and the history so far in {out}", status=130 if interrupted else 1)
     finally:
         if bar is not None:
             bar.close()
     seconds = time.perf_counter() - start
-    acc, names = save_run(out, model, stats, args, data, seconds)
+    acc, names = save_or_fail(ap, out, model, stats, args, data, seconds)
     print(f"{args.dataset}: {' -> '.join(map(str, sizes))} {args.activation}, {args.update}, "
           f"{args.iters} iterations of {args.batch} in {seconds:.2f} s "
           f"({1e6 * seconds / args.iters:.1f} us/iteration)"

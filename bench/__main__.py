@@ -223,22 +223,25 @@ def write_results(out, result):
 
 
 def main(argv=None, prog="fusednet bench"):
-    from ..scripts.cli import OneLineParser
+    from ..scripts.cli import OneLineParser, number, writable_dir
     ap = OneLineParser(prog=prog, description="fusednet benchmark runner")
     ap.add_argument("--quick", action="store_true", help="small shapes, short blocks (for CI)")
     ap.add_argument("--shapes", default=None, help=f"comma-separated, from {list(workloads.SHAPES)}")
     ap.add_argument("--dtypes", default="float64,float32")
-    ap.add_argument("--repeats", type=int, default=None)
-    ap.add_argument("--block", type=float, default=None, help="seconds per timed block")
+    ap.add_argument("--repeats", type=number(int, 1), default=None,
+                    help="timed blocks per contender (default 7, 2 with --quick)")
+    ap.add_argument("--block", type=number(float, 0, low_open=True), default=None,
+                    help="seconds per timed block")
     ap.add_argument("--contenders", default="numpy,torch,jax",
                     help="comma-separated subset of numpy,torch,jax (ours, gemm and gemm_gather always run)")
-    ap.add_argument("--gap", type=float, default=None,
+    ap.add_argument("--gap", type=number(float, 0), default=None,
                     help="idle seconds before each timed block (thread pools go quiet)")
     ap.add_argument("--no-compile", action="store_true", help="skip the compile-time probe")
     ap.add_argument("--busy", action="store_true",
                     help="time the step quiet and with one core taken by a spinning process "
                          "(shapes digits,cifar,mnist unless --shapes; float64)")
-    ap.add_argument("--out", default="bench-results")
+    ap.add_argument("--out", default="bench-results",
+                    help="directory for the results (created and checked writable before timing)")
     args = ap.parse_args(argv)
     if args.busy:
         return busy_main(ap, args)
@@ -251,6 +254,7 @@ def main(argv=None, prog="fusednet bench"):
     dtypes = args.dtypes.split(",")
     if any(d not in ("float64", "float32") for d in dtypes):
         ap.error("--dtypes takes float64 and/or float32")
+    out = writable_dir(ap, args.out)
     repeats = args.repeats or (2 if args.quick else 7)
     block = args.block or (0.01 if args.quick else 0.2)
 
@@ -269,8 +273,6 @@ def main(argv=None, prog="fusednet bench"):
     result["machine"]["numba_pool_started_after"] = after["numba_pool_started"]
     result["machine"]["blas"] = after["blas"]
     result["machine"]["OPENBLAS_CORETYPE"] = after["OPENBLAS_CORETYPE"]
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     try:
         paths = write_results(out, result)
     except OSError as exc:
@@ -296,8 +298,8 @@ def busy_main(ap, args):
         ap.error(f"unknown shapes {unknown}; choose from {list(workloads.SHAPES)}")
     if len(os.sched_getaffinity(0)) < 2:
         ap.fail("--busy needs at least 2 cores (one is taken by the spinning process)")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    from ..scripts.cli import writable_dir
+    out = writable_dir(ap, args.out)
     contenders = [c for c in args.contenders.split(",") if c in ("numpy", "ours", "torch", "jax")]
     rows = busy.run(shapes, args.repeats or 5, args.block or 0.3, ["ours"] + [c for c in contenders
                                                                            if c != "ours"])

@@ -245,7 +245,7 @@ def main(argv=None, prog="fusednet bench"):
     args = ap.parse_args(argv)
     if args.busy:
         return busy_main(ap, args)
-    ap.require("matplotlib")
+    ap.require("matplotlib", extra="bench")
     shapes = (args.shapes.split(",") if args.shapes
               else ["toy", "digits"] if args.quick else list(workloads.SHAPES))
     unknown = [s for s in shapes if s not in workloads.SHAPES]

@@ -2,7 +2,6 @@
 (also ``python -m fusednet ...``), and what its subcommands share."""
 import argparse
 import importlib
-import importlib.util
 import math
 import os
 import sys
@@ -17,7 +16,16 @@ COMMANDS = {
     "bench": ("..bench.__main__", "time a training step against NumPy, PyTorch and JAX"),
 }
 
-EXTRA_HINT = "pip install 'fusednet[cli]'"
+#: optional package -> the extra of pyproject.toml that installs it for the commands.
+EXTRAS = {"sklearn": "cli", "matplotlib": "cli", "tqdm": "cli", "joblib": "cli",
+          "dask": "dask", "distributed": "dask"}
+
+
+def install_hint(modules, extra=None):
+    """The ``pip install`` line that adds ``modules``: ``extra``, or each
+    one's own extra (``EXTRAS``)."""
+    extras = [extra] if extra else list(dict.fromkeys(EXTRAS.get(m, "cli") for m in modules))
+    return f"pip install 'fusednet[{','.join(extras)}]'"
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -30,14 +38,20 @@ class OneLineParser(argparse.ArgumentParser):
         """One line on stderr, then exit: for errors found after parsing."""
         self.exit(status, f"{self.prog}: error: {message}\n")
 
-    def require(self, *modules):
-        """Exit with an install hint when an optional package is missing,
-        before any work starts."""
-        missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    def require(self, *modules, extra=None):
+        """Exit with the line that installs them when optional packages
+        cannot be imported, before any work starts (``extra``: the extra to
+        name instead of each package's own, ``EXTRAS``)."""
+        missing = []
+        for m in modules:
+            try:
+                __import__(m)  # as an import statement would, hooks included
+            except ImportError:
+                missing.append(m)
         if missing:
             names = ", ".join(missing)
             self.fail(f"{names} {'is' if len(missing) == 1 else 'are'} needed for this and not "
-                      f"installed: {EXTRA_HINT}")
+                      f"installed: {install_hint(missing, extra)}")
 
 
 def number(kind=float, low=None, high=None, *, low_open=False):

@@ -1,11 +1,14 @@
 """``fusednet bench`` checks its flags and its ``--out`` before any timing, as
-``train`` and ``search`` do.
+``train`` and ``search`` do; a missing optional package is reported with
+the extra that installs it (``[dask]`` for Dask, not ``[cli]``).
 
 The commands run in this process through ``fusednet.scripts.cli.main``."""
+import builtins
 import contextlib
 import io
 import os
 import re
+import sys
 import tempfile
 from types import SimpleNamespace
 
@@ -99,3 +102,52 @@ def test_a_bench_out_in_an_unwritable_directory_fails_before_any_work(tmp_path, 
     d = _unwritable_directory(tmp_path)
     out = run("bench", "--quick", "--shapes", "toy", "--out", d)
     assert_one_line(out, rf"cannot write to --out {re.escape(d)}: ")
+
+
+def test_search_without_dask_names_the_dask_extra(tmp_path, monkeypatch):
+    # Before: "dask, distributed are needed ...: pip install 'fusednet[cli]'",
+    # an extra without Dask.
+    monkeypatch.setitem(sys.modules, "dask", None)
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    out = run("search", "--dask-scheduler", "tcp://127.0.0.1:1", "--out", str(tmp_path / "run"))
+    assert_one_line(out, r"dask, distributed are needed for this and not installed: "
+                         r"pip install 'fusednet\[dask\]'$")
+
+
+def test_a_package_that_fails_to_import_is_reported_with_its_extra(tmp_path, monkeypatch):
+    # Installed but not importable (a broken install): reported the same way.
+    real = builtins.__import__
+
+    def failing(name, *args, **kwargs):
+        if name.split(".")[0] == "distributed":
+            raise ImportError(f"No module named {name!r}")
+        return real(name, *args, **kwargs)
+    monkeypatch.setattr(builtins, "__import__", failing)
+    monkeypatch.delitem(sys.modules, "distributed", raising=False)
+    out = run("search", "--dask-scheduler", "tcp://127.0.0.1:1", "--out", str(tmp_path / "run"))
+    assert_one_line(out, r"distributed is needed for this and not installed: "
+                         r"pip install 'fusednet\[dask\]'$")
+
+
+@pytest.mark.parametrize("modules, extra, line", [
+    (("sklearn",), None, "pip install 'fusednet[cli]'"),
+    (("matplotlib", "tqdm"), None, "pip install 'fusednet[cli]'"),
+    (("joblib",), None, "pip install 'fusednet[cli]'"),
+    (("dask", "distributed"), None, "pip install 'fusednet[dask]'"),
+    (("matplotlib", "dask"), None, "pip install 'fusednet[cli,dask]'"),
+    (("matplotlib",), "bench", "pip install 'fusednet[bench]'"),
+])
+def test_each_missing_package_gets_the_extra_that_installs_it(modules, extra, line):
+    assert cli.install_hint(modules, extra) == line
+
+
+def test_the_extras_named_are_those_of_pyproject_that_install_the_package():
+    tomllib = pytest.importorskip("tomllib")
+    from pathlib import Path
+    pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+    extras = tomllib.loads(pyproject.read_text())["project"]["optional-dependencies"]
+    distribution = {"sklearn": "scikit-learn", "distributed": "dask"}
+    for module, extra in cli.EXTRAS.items():
+        names = [re.split(r"[\[<>=; ]", r, maxsplit=1)[0] for r in extras[extra]]
+        assert distribution.get(module, module) in names, (module, extra, extras[extra])
+    assert "matplotlib" in [re.split(r"[\[<>=; ]", r, maxsplit=1)[0] for r in extras["bench"]]

@@ -16,19 +16,21 @@ which updates the word vectors) give the course's tanh window model.
 import numpy as np
 
 from .. import kernels
-from ..kernels.checks import as_labels, as_reg
+from ..kernels.checks import as_labels, as_reg, check_number
 
 
 def _dimensions(dimensions):
-    try:
-        Dx, H, Dy = (int(d) for d in dimensions)
-    except (TypeError, ValueError):
-        raise ValueError(f"dimensions must be (Dx, H, Dy), three positive integers, "
-                         f"got {dimensions!r}") from None
-    if min(Dx, H, Dy) < 1:
+    """``(Dx, H, Dy)`` as three Python ints >= 1; a width that is not an
+    integer (``4.5``, ``"10"``, ``True``) is refused by name, not truncated."""
+    if isinstance(dimensions, (str, bytes)) \
+            or not isinstance(dimensions, (list, tuple, np.ndarray)):
+        raise TypeError(f"dimensions must be (Dx, H, Dy), three positive integers, "
+                        f"got {type(dimensions).__name__} {dimensions!r}")
+    if len(dimensions) != 3:
         raise ValueError(f"dimensions must be (Dx, H, Dy), three positive integers, "
                          f"got {dimensions!r}")
-    return Dx, H, Dy
+    return tuple(check_number(f"dimensions[{i}]", d, 1, integer=True)
+                 for i, d in enumerate(dimensions))
 
 
 def unpack_params(params, dimensions):
@@ -56,7 +58,7 @@ def forward_backward_prop(data, labels, params, dimensions, *, activation="sigmo
     labels : (M, Dy) one-hot rows, or (M,) integer labels.
     params : flat float32 or float64 vector of (Dx + 1) H + (H + 1) Dy entries,
         W1, b1, W2, b2 in that order; read each call (perturb it in place freely).
-    dimensions : (Dx, H, Dy).
+    dimensions : (Dx, H, Dy), integers >= 1 (checked before any kernel runs).
     activation : 'sigmoid' (the course's default), 'tanh', 'relu' or 'identity'.
     reg : half-L2 strength on W1 and W2 (biases are not regularized).
     need_dX : also return the gradient with respect to ``data`` (M, Dx).

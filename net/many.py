@@ -8,16 +8,48 @@ them), then draws its minibatches from that same stream
 (``np.random.choice(N, batch_size)`` per iteration), so a search on one
 machine returns what one process per model, or a Dask cluster, returns.
 ``np.random``'s global state is left as it was.
+
+Every argument is checked, by name, before any model is built.
 """
 import math
 
 import numpy as np
 
 from ..kernels import loop as L
-from ..kernels.checks import l2_factor
+from ..kernels.checks import check_number, l2_factor
 from . import sampling, training
-from .inputs import as_class_labels, as_rows
+from .inputs import as_array, as_class_labels, as_rows
 from .two_layer_net import TwoLayerNet
+
+#: ``(name, check)`` of each entry of a setting ``(hidden_size, learning_rate, reg, decay)``.
+SETTING = (("hidden_size", dict(low=1, integer=True)),
+           ("learning_rate", dict(low=0, low_open=True)),
+           ("reg", dict(low=0)),
+           ("learning_rate_decay", dict(low=0)))
+
+
+def check_setting(name, setting):
+    """``(hidden_size, learning_rate, reg, decay)`` checked: an int >= 1, a
+    number > 0 and two numbers >= 0, all finite; errors name ``name`` and the
+    field (``settings[3] reg must be finite and >= 0``)."""
+    if isinstance(setting, (str, bytes)) or not isinstance(setting, (list, tuple)) \
+            or len(setting) != len(SETTING):
+        raise TypeError(f"{name} must be a tuple (hidden_size, learning_rate, reg, decay), "
+                        f"got {setting!r}")
+    return tuple(check_number(f"{name} {field}", value, **rule)
+                 for (field, rule), value in zip(SETTING, setting))
+
+
+def class_count(*labels):
+    """The number of classes the label arrays ``labels`` describe: the width
+    of one-hot rows (N, C) where any holds them, else the largest integer
+    label + 1, at least 2. Labels of another kind are left for
+    ``as_class_labels`` to refuse by name."""
+    for y in labels:
+        if y.ndim == 2:
+            return max(2, y.shape[1])
+    top = [int(y.max()) for y in labels if y.ndim == 1 and y.dtype.kind in "iu" and y.size]
+    return max(2, max(top, default=0) + 1)
 
 
 def _model(D, C, hidden, std, seed, dtype):
@@ -51,26 +83,40 @@ def train_many(X, y, X_val, y_val, settings, *, num_iters=1000, batch_size=200, 
 
     Threads: up to ``fusednet.get_num_threads()``; one model runs in one
     thread at a time, so a busy core only slows the models it runs.
+
+    Checked, by name, before any work: each setting (an int >= 1, a number
+    > 0, two numbers >= 0; errors name the setting's index and field),
+    ``num_iters`` an integer >= 0 (0 scores the initial weights),
+    ``batch_size`` an integer >= 1, ``std`` finite and >= 0, ``seed`` in
+    ``[0, 2**32)``, and the data (labels (N,) or one-hot rows (N, C)).
     """
-    settings = [tuple(s) for s in settings]
+    if isinstance(settings, (str, bytes, dict)) or not hasattr(settings, "__iter__"):
+        raise TypeError(f"settings must be a list of (hidden_size, learning_rate, reg, "
+                        f"learning_rate_decay) tuples, got {type(settings).__name__}")
+    settings = list(settings)
+    for i, s in enumerate(settings):
+        if isinstance(s, (list, tuple)) and len(s) != len(SETTING):
+            raise ValueError(f"each setting must be (hidden_size, learning_rate, reg, "
+                             f"learning_rate_decay); settings[{i}] is {s!r}")
+    settings = [check_setting(f"settings[{i}]", s) for i, s in enumerate(settings)]
     if not settings:
         raise ValueError("settings is empty; expected (hidden_size, learning_rate, reg, "
                          "learning_rate_decay) tuples")
-    for s in settings:
-        if len(s) != 4:
-            raise ValueError(f"each setting must be (hidden_size, learning_rate, reg, "
-                             f"learning_rate_decay), got {s!r}")
-    X0 = np.asarray(X)
+    num_iters = check_number("num_iters", num_iters, 0, integer=True)
+    batch_size = check_number("batch_size", batch_size, 1, integer=True)
+    std = check_number("std", std, 0)
+    seed = check_number("seed", seed, 0, 2**32 - 1, integer=True)  # RandomState's range
+    X0 = as_array("X", X)
     dtype = X0.dtype if X0.dtype in (np.float32, np.float64) else np.dtype(np.float64)
-    classes = max(2, int(max(np.max(y), np.max(y_val))) + 1)
-    models = [_model(X0.shape[1], classes, int(h), std, seed, dtype) for h, *_ in settings]
     D = X0.shape[1] if X0.ndim == 2 else None
     X, X_val = as_rows("X", X0, D, dtype), as_rows("X_val", X_val, D, dtype)
     N = X.shape[0]
+    y, y_val = as_array("y", y), as_array("y_val", y_val)
+    classes = class_count(y, y_val)
     data = L.Data(X, as_class_labels("y", y, N, classes), X_val,
                   as_class_labels("y_val", y_val, len(X_val), classes))
-    num_iters = int(num_iters)
-    samplers = [sampling.Replacement(N, int(batch_size), sampling.RandomStateSource(stream))
+    models = [_model(X.shape[1], classes, h, std, seed, dtype) for h, *_ in settings]
+    samplers = [sampling.Replacement(N, batch_size, sampling.RandomStateSource(stream))
                 for _, stream in models]
     sessions = []
     for (net, _), (_, lr, reg, decay), sampler in zip(models, settings, samplers):

@@ -15,16 +15,10 @@ import numpy as np
 from ..kernels.checks import check_number
 from .inputs import as_array, as_class_labels, as_rows
 from ..kernels import threads
-from .many import train_many
+from .many import SETTING, check_setting, class_count, train_many
 from .precompile import precompile
 from .training import TrainingDiverged
 from .two_layer_net import TwoLayerNet
-
-#: ``(name, check)`` of each entry of a setting ``(hidden_size, learning_rate, reg, decay)``.
-SETTING = (("hidden_size", dict(low=1, integer=True)),
-           ("learning_rate", dict(low=0, low_open=True)),
-           ("reg", dict(low=0)),
-           ("learning_rate_decay", dict(low=0)))
 
 
 def _train_one(X, y, X_val, y_val, hidden_size, learning_rate, reg, decay, num_iters,
@@ -55,17 +49,6 @@ def _values(name, values):
     return list(values)
 
 
-def check_setting(name, setting):
-    """``(hidden_size, learning_rate, reg, decay)`` checked: an int >= 1, a
-    number > 0 and two numbers >= 0, all finite; errors name ``name[i]``."""
-    if isinstance(setting, (str, bytes)) or not isinstance(setting, (list, tuple)) \
-            or len(setting) != len(SETTING):
-        raise TypeError(f"{name} must be a tuple (hidden_size, learning_rate, reg, decay), "
-                        f"got {setting!r}")
-    return tuple(check_number(f"{name} {field}", value, **rule)
-                 for (field, rule), value in zip(SETTING, setting))
-
-
 def _data(data):
     """``(X, y, X_val, y_val, num_classes)`` from ``data``, checked and converted once."""
     if not isinstance(data, dict) or any(k not in data for k in ("X_train", "y_train", "X_val",
@@ -78,10 +61,10 @@ def _data(data):
     labels = []
     for key, n in (("y_train", X.shape[0]), ("y_val", X_val.shape[0])):
         y = as_array(f"data[{key!r}]", data[key])
-        if y.dtype.kind not in "iu":
+        if y.ndim != 2 and y.dtype.kind not in "iu":  # one-hot rows (N, C) may be floats
             raise TypeError(f"data[{key!r}] must hold integer class labels, got dtype {y.dtype}")
         labels.append((f"data[{key!r}]", y, n))
-    num_classes = max(2, max(int(y.max(initial=0)) for _, y, _ in labels) + 1)
+    num_classes = class_count(*(y for _, y, _ in labels))
     y, y_val = (as_class_labels(name, y, n, num_classes) for name, y, n in labels)
     return X, y, X_val, y_val, num_classes
 
@@ -92,7 +75,8 @@ def search(data, hidden_sizes, learning_rates, regs, decays=(0.95,), *, num_iter
 
     Parameters
     ----------
-    data : dict with ``X_train (N, D), y_train (N,), X_val (M, D), y_val (M,)``.
+    data : dict with ``X_train (N, D), y_train (N,), X_val (M, D), y_val (M,)``
+        (labels, or one-hot rows (N, C) and (M, C)).
     hidden_sizes, learning_rates, regs, decays : the values to combine:
         integers >= 1, numbers > 0, >= 0 and >= 0.
     num_iters, batch_size : integers >= 1; std : initial weight scale >= 0.

@@ -9,7 +9,8 @@ them), then draws its minibatches from that same stream
 machine returns what one process per model, or a Dask cluster, returns.
 ``np.random``'s global state is left as it was.
 
-Every argument is checked, by name, before any model is built.
+Every argument is checked, by name, before any model is built, and so is the
+memory the models would need.
 """
 import math
 
@@ -17,7 +18,8 @@ import numpy as np
 
 from ..kernels import loop as L
 from ..kernels.checks import check_number, l2_factor
-from . import sampling, training
+from . import memory, sampling, training
+from .architecture import training_bytes
 from .inputs import as_array, as_class_labels, as_rows
 from .two_layer_net import TwoLayerNet
 
@@ -50,6 +52,15 @@ def class_count(*labels):
             return max(2, y.shape[1])
     top = [int(y.max()) for y in labels if y.ndim == 1 and y.dtype.kind in "iu" and y.size]
     return max(2, max(top, default=0) + 1)
+
+
+def memory_needed(num_features, hidden_size, num_classes, batch_size, rows, dtype, at_once):
+    """``(bytes, what)``: rough peak bytes of ``at_once`` two-layer nets
+    training together, each as large as the largest (``hidden_size``), by
+    ``architecture.training_bytes``; ``what`` names them for a message."""
+    sizes = [num_features, hidden_size, max(num_classes, 2)]
+    need = at_once * training_bytes(sizes, batch_size, rows, dtype)
+    return need, f"{at_once} {' -> '.join(map(str, sizes))} net(s) at once"
 
 
 def _model(D, C, hidden, std, seed, dtype):
@@ -88,7 +99,9 @@ def train_many(X, y, X_val, y_val, settings, *, num_iters=1000, batch_size=200, 
     > 0, two numbers >= 0; errors name the setting's index and field),
     ``num_iters`` an integer >= 0 (0 scores the initial weights),
     ``batch_size`` an integer >= 1, ``std`` finite and >= 0, ``seed`` in
-    ``[0, 2**32)``, and the data (labels (N,) or one-hot rows (N, C)).
+    ``[0, 2**32)``, the data (labels (N,) or one-hot rows (N, C)), and the
+    memory the models would need (MemoryError saying how much, and how much
+    is available).
     """
     if isinstance(settings, (str, bytes, dict)) or not hasattr(settings, "__iter__"):
         raise TypeError(f"settings must be a list of (hidden_size, learning_rate, reg, "
@@ -115,6 +128,10 @@ def train_many(X, y, X_val, y_val, settings, *, num_iters=1000, batch_size=200, 
     classes = class_count(y, y_val)
     data = L.Data(X, as_class_labels("y", y, N, classes), X_val,
                   as_class_labels("y_val", y_val, len(X_val), classes))
+    need, nets = memory_needed(X.shape[1], max(s[0] for s in settings), classes, batch_size,
+                               max(N, len(X_val)), dtype, len(settings))
+    memory.check_fits(need, f"{nets} with batch_size {batch_size}",
+                      "train fewer or smaller settings at once, or with a smaller batch_size")
     models = [_model(X.shape[1], classes, h, std, seed, dtype) for h, *_ in settings]
     samplers = [sampling.Replacement(N, batch_size, sampling.RandomStateSource(stream))
                 for _, stream in models]

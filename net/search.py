@@ -6,6 +6,7 @@ processes, or a Dask cluster through joblib's ``'dask'`` backend.
 Every setting trains from ``np.random.seed(seed)`` in whatever process runs
 it, so the results are the same serially, in parallel and on a cluster. A
 setting whose loss diverges is recorded as diverged and the others go on.
+A search whose models would not fit in memory together is refused first.
 """
 import itertools
 import math
@@ -15,7 +16,8 @@ import numpy as np
 from ..kernels.checks import check_number
 from .inputs import as_array, as_class_labels, as_rows
 from ..kernels import threads
-from .many import SETTING, check_setting, class_count, train_many
+from . import memory
+from .many import SETTING, check_setting, class_count, memory_needed, train_many
 from .precompile import precompile
 from .training import TrainingDiverged
 from .two_layer_net import TwoLayerNet
@@ -90,7 +92,10 @@ def search(data, hidden_sizes, learning_rates, regs, decays=(0.95,), *, num_iter
         ``'dask'`` inside a ``distributed.Client`` context. The results are
         the same whichever runs them.
 
-    Everything is checked, by name, before any training starts.
+    Everything is checked, by name, before any training starts, and so is
+    the memory of the models that train at once (all of them in one call;
+    as many as workers in worker processes): MemoryError saying how much
+    they need and how much is available.
 
     Returns
     -------
@@ -123,6 +128,12 @@ def search(data, hidden_sizes, learning_rates, regs, decays=(0.95,), *, num_iter
                          "core), got 0")
     if backend is not None and not isinstance(backend, str):
         raise TypeError(f"backend must be None or a joblib backend name, got {backend!r}")
+    if backend not in (None, "threads", "dask"):  # train_many checks its own; Dask's is remote
+        workers = n_jobs if n_jobs > 0 else max(1, threads.available_cores() + 1 + n_jobs)
+        need, nets = memory_needed(X.shape[1], max(s[0] for s in grid), num_classes, batch_size,
+                                   max(len(X), len(X_val)), X.dtype, min(len(grid), workers))
+        memory.check_fits(need, f"{nets} in worker processes with batch_size {batch_size}",
+                          "use fewer or smaller settings, a smaller batch_size or fewer n_jobs")
     if backend in (None, "threads"):
         before = threads.get_num_threads()
         cores = threads.available_cores()  # joblib's reading of n_jobs: -1 all, -2 all but one

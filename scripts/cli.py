@@ -3,7 +3,6 @@
 import argparse
 import importlib
 import math
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -108,28 +107,14 @@ def writable_dir(ap, path, flag="--out"):
     return out
 
 
-def available_memory():
-    """Bytes of memory available to a new allocation (Linux ``MemAvailable``,
-    else physical memory), or None when unknown."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):
-        return None
-
-
 def check_memory(ap, need, what, hint):
-    """Exit with one line when ``need`` bytes exceed the memory available."""
-    have = available_memory()
-    if have is not None and need > have:
-        ap.fail(f"{what} needs about {need / 2**30:.1f} GiB of memory and "
-                f"{have / 2**30:.1f} GiB are available; {hint}")
+    """Exit with one line when ``need`` bytes exceed the memory available
+    (the library's check, ``fusednet.net.memory.check_fits``)."""
+    from ..net.memory import check_fits
+    try:
+        check_fits(need, what, hint)
+    except MemoryError as exc:
+        ap.fail(exc)
 
 
 def _usage():

@@ -73,6 +73,8 @@ def main(argv=None, prog="fusednet search"):
         elif args.processes:
             kw["backend"] = "loky"
         results = search(data, **grid, settings=settings, **kw)
+    except MemoryError as exc:  # the library's own check, should memory have shrunk since
+        ap.fail(exc)
     finally:
         if client is not None:
             client.close()
@@ -126,11 +128,10 @@ def jobs(text):
 
 def check_search_memory(ap, args, data):
     """One line and exit when the largest setting, times the settings that run
-    at once, cannot fit in memory."""
-    from ..net.architecture import training_bytes
+    at once, cannot fit in memory (the library's estimate, ``net.many.memory_needed``)."""
+    from ..net.many import memory_needed
     classes = int(max(data[f"y_{p}"].max() for p in ("train", "val", "test"))) + 1
     rows = max(len(data[f"X_{p}"]) for p in ("train", "val", "test"))
-    sizes = [data["X_train"].shape[1], max(args.hidden), max(classes, 2)]
     settings = args.random or (len(args.hidden) * len(args.lr) * len(args.reg) * len(args.decay))
     if args.dask_scheduler:
         at_once = 1
@@ -139,8 +140,9 @@ def check_search_memory(ap, args, data):
                       else max(1, (os.cpu_count() or 1) + 1 + args.jobs))
     else:
         at_once = settings  # one call holds every model's buffers
-    check_memory(ap, at_once * training_bytes(sizes, args.batch, rows, np.float64),
-                 f"{at_once} {' -> '.join(map(str, sizes))} net(s) at once with --batch {args.batch}",
+    need, nets = memory_needed(data["X_train"].shape[1], max(args.hidden), classes, args.batch,
+                               rows, np.float64, at_once)
+    check_memory(ap, need, f"{nets} with --batch {args.batch}",
                  "use smaller --hidden, --batch, fewer settings or --processes with fewer --jobs")
 
 

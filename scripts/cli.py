@@ -3,6 +3,7 @@
 import argparse
 import importlib
 import math
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -36,6 +37,17 @@ class OneLineParser(argparse.ArgumentParser):
     def fail(self, message, status=2):
         """One line on stderr, then exit: for errors found after parsing."""
         self.exit(status, f"{self.prog}: error: {message}\n")
+
+    def stopped(self, message, exc):
+        """One line on stderr after a run stopped by ``exc`` (Ctrl-C, SIGTERM,
+        SIGHUP) kept its work; then exit 130 for Ctrl-C, or end by the
+        signal, as its default action would have (143 / -15 for SIGTERM)."""
+        from ..net import signals
+        signum = signals.signum_of(exc)
+        if signum == signal.SIGINT:
+            self.fail(message, status=130)
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        signals.exit_by(signum)
 
     def require(self, *modules, extra=None):
         """Exit with the line that installs them when optional packages
@@ -148,8 +160,14 @@ def main(argv=None):
     module = importlib.import_module(COMMANDS[name][0], __package__)
     try:
         return module.main(rest, prog=f"fusednet {name}") or 0
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         # Training saves its own work before it gets here; anything else
-        # interrupted had nothing to keep.
-        sys.stderr.write(f"\nfusednet {name}: interrupted\n")
-        return 130
+        # interrupted had nothing to keep. SIGTERM and SIGHUP reach here
+        # only from training (``net.signals``), which imported the module.
+        signum = getattr(exc, "signum", signal.SIGINT)
+        if signum == signal.SIGINT:
+            sys.stderr.write(f"\nfusednet {name}: interrupted\n")
+            return 130
+        from ..net import signals
+        sys.stderr.write(f"\nfusednet {name}: stopped by {signal.Signals(signum).name}\n")
+        signals.exit_by(signum)

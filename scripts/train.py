@@ -185,7 +185,9 @@ def main(argv=None, prog="fusednet train"):
         interrupted = isinstance(exc, TrainingInterrupted)
         save_or_fail(ap, out, model, exc.history, args, data, time.perf_counter() - start,
                      stopped="interrupted" if interrupted else "diverged")
-        ap.fail(f"{exc}; saved it and the history so far in {out}", status=130 if interrupted else 1)
+        if interrupted:
+            ap.stopped(f"{exc}; saved it and the history so far in {out}", exc)
+        ap.fail(f"{exc}; saved it and the history so far in {out}", status=1)
     finally:
         if bar is not None:
             bar.close()

@@ -88,9 +88,11 @@ def train_many(X, y, X_val, y_val, settings, *, num_iters=1000, batch_size=200, 
     history, params, diverged, diverged_at``. A model whose loss (or update)
     became NaN or Inf stops there: ``diverged`` is True, ``diverged_at`` that
     iteration, ``val_acc`` the last validation accuracy it recorded (NaN if
-    none), ``params`` its last good parameters; the others go on. Ctrl-C raises
-    :class:`TrainingInterrupted` whose ``history`` is the list of every
-    model's histories so far.
+    none), ``params`` its last good parameters; the others go on. Ctrl-C
+    (or SIGTERM, SIGHUP) raises :class:`TrainingInterrupted` whose
+    ``history`` is the list of every model's histories so far and
+    ``results`` every model's result as above, for the iterations it
+    finished (``interrupted`` True, ``val_acc`` the last one recorded).
 
     Threads: up to ``fusednet.get_num_threads()``; one model runs in one
     thread at a time, so a busy core only slows the models it runs.
@@ -143,21 +145,35 @@ def train_many(X, y, X_val, y_val, settings, *, num_iters=1000, batch_size=200, 
             l2_factor=l2_factor(reg, "full"),
             optimizer=training.Optimizer("sgd", None, lr, packed.theta),
             schedule=L.Schedule(sampler.epoch_len, float(decay), 1)))
-    status = training.run_many(sessions, data, [s.draw for s in samplers], num_iters)
-    results = []
-    for (net, _), setting, s, st in zip(models, settings, sessions, status):
-        stop = training.finished(s, st)
-        at = None if st < 0 else int(st)
-        if st < 0 and stop > 0 and s.restore_if_nonfinite():
-            at = stop - 1
-        history = s.history(stop)
-        if at is None:
-            val_acc = float(np.mean(net.predict(data.X_val) == data.y_val))
-        else:  # the last validation accuracy recorded while it was finite
-            val_acc = history["val_acc_history"][-1] if history["val_acc_history"] else math.nan
-        results.append({"hidden_size": int(setting[0]), "learning_rate": float(setting[1]),
-                        "reg": float(setting[2]), "learning_rate_decay": float(setting[3]),
-                        "diverged": at is not None, "diverged_at": at, "val_acc": float(val_acc),
-                        "history": history,
-                        "params": {k: v.copy() for k, v in net.params.items()}})
-    return results
+    try:
+        status = training.run_many(sessions, data, [s.draw for s in samplers], num_iters)
+    except training.TrainingInterrupted as exc:
+        # Keep the finished work: every model's parameters and histories of
+        # its last finished iteration, on the exception.
+        exc.results = [_result(net, setting, s, st, data, interrupted=True)
+                       for (net, _), setting, s, st in zip(models, settings, sessions,
+                                                           exc.status)]
+        raise
+    return [_result(net, setting, s, st, data)
+            for (net, _), setting, s, st in zip(models, settings, sessions, status)]
+
+
+def _result(net, setting, s, status, data, interrupted=False):
+    """The result dict of one model of :func:`train_many` (see there);
+    ``status`` is its iteration whose loss was not finite, or -1. An
+    ``interrupted`` model's ``val_acc`` is the last one recorded (NaN if
+    none), its ``history`` that of its finished iterations."""
+    stop = training.finished(s, status)
+    at = None if status < 0 else int(status)
+    if status < 0 and stop > 0 and s.restore_if_nonfinite():
+        at = stop - 1
+    history = s.history(stop)
+    if at is None and not interrupted:
+        val_acc = float(np.mean(net.predict(data.X_val) == data.y_val))
+    else:  # the last validation accuracy recorded (while it was finite)
+        val_acc = history["val_acc_history"][-1] if history["val_acc_history"] else math.nan
+    return {"hidden_size": int(setting[0]), "learning_rate": float(setting[1]),
+            "reg": float(setting[2]), "learning_rate_decay": float(setting[3]),
+            "diverged": at is not None, "diverged_at": at, "val_acc": float(val_acc),
+            "history": history, "params": {k: v.copy() for k, v in net.params.items()},
+            **({"interrupted": True} if interrupted else {})}

@@ -19,7 +19,8 @@ from ..kernels import threads
 from . import memory
 from .many import SETTING, check_setting, class_count, memory_needed, train_many
 from .precompile import precompile
-from .training import TrainingDiverged
+from . import signals
+from .training import TrainingDiverged, TrainingInterrupted, interrupted
 from .two_layer_net import TwoLayerNet
 
 
@@ -106,6 +107,11 @@ def search(data, hidden_sizes, learning_rates, regs, decays=(0.95,), *, num_iter
     last finite validation accuracy recorded (NaN if none), the history up to
     then and the parameters of the last finite step; diverged settings come
     last.
+
+    Ctrl-C (or SIGTERM, SIGHUP) raises :class:`TrainingInterrupted` with
+    ``results``, ranked the same way: with one parallel call every setting's
+    result for the iterations it finished (``interrupted`` True), with
+    worker processes or Dask the settings that had finished.
     """
     X, y, X_val, y_val, num_classes = _data(data)
     if settings is not None:
@@ -141,6 +147,9 @@ def search(data, hidden_sizes, learning_rates, regs, decays=(0.95,), *, num_iter
         try:
             results = train_many(X, y, X_val, y_val, grid, num_iters=num_iters,
                                  batch_size=batch_size, std=std, seed=seed)
+        except TrainingInterrupted as exc:
+            exc.results = ranked(exc.results)
+            raise
         finally:
             threads.set_num_threads(before)
     else:
@@ -149,8 +158,34 @@ def search(data, hidden_sizes, learning_rates, regs, decays=(0.95,), *, num_iter
         tasks = (joblib.delayed(_train_one)(X, y, X_val, y_val, h, lr, reg, decay, num_iters,
                                             batch_size, std, seed, num_classes)
                  for h, lr, reg, decay in grid)
-        with joblib.parallel_config(n_jobs=n_jobs, backend=backend):
-            results = joblib.Parallel()(tasks)
+        results = []  # as they finish: a stopped search keeps them
+        try:
+            with joblib.parallel_config(n_jobs=n_jobs, backend=backend), \
+                    signals.stop_on_terminate():
+                try:
+                    parallel = joblib.Parallel(return_as="generator_unordered")
+                except ValueError:  # a backend that cannot (multiprocessing): all at the end
+                    parallel = joblib.Parallel()
+                for result in parallel(tasks):
+                    results.append(result)
+        except KeyboardInterrupt as exc:
+            stopped = TrainingInterrupted(
+                f"{interrupted(exc, 'search')} after {len(results)} of {len(grid)} settings; "
+                "their results are kept", [r["history"] for r in results],
+                signals.signum_of(exc))
+            stopped.results = ranked(results)
+            raise stopped from None
+        order = {setting: i for i, setting in enumerate(grid)}
+        results.sort(key=lambda r: order[tuple(r[k] for k in _FIELDS)])
+    return ranked(results)
+
+
+#: The fields of a result that name its setting, in a setting's order.
+_FIELDS = ("hidden_size", "learning_rate", "reg", "learning_rate_decay")
+
+
+def ranked(results):
+    """``results`` best first (:func:`rank_key`), ties in their order."""
     return [results[i] for i in sorted(range(len(results)), key=lambda i: rank_key(results[i], i))]
 
 

@@ -298,11 +298,13 @@ def run_many(sessions, data, draws, num_iters):
                 plan.done(1, False, k, time.perf_counter() - t0)
                 it += k
     except KeyboardInterrupt as exc:
-        raise TrainingInterrupted(
+        stopped = TrainingInterrupted(
             f"{interrupted(exc, 'training')}; each model keeps the parameters of its last "
             "finished iteration",
             [s.history(finished(s, st)) for s, st in zip(sessions, status)],
-            signals.signum_of(exc)) from None
+            signals.signum_of(exc))
+        stopped.status = status  # which models had stopped on a non-finite loss
+        raise stopped from None
     return status
 
 

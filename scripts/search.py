@@ -50,6 +50,7 @@ def main(argv=None, prog="fusednet search"):
 
     from ..net.files import write_text
     from ..net.search import best_net, search
+    from ..net.training import TrainingInterrupted
     grid = dict(hidden_sizes=args.hidden, learning_rates=args.lr, regs=args.reg,
                 decays=args.decay)
     settings = None
@@ -73,6 +74,8 @@ def main(argv=None, prog="fusednet search"):
         elif args.processes:
             kw["backend"] = "loky"
         results = search(data, **grid, settings=settings, **kw)
+    except TrainingInterrupted as exc:  # Ctrl-C, SIGTERM, SIGHUP: keep what finished
+        stopped(ap, exc, out)
     except MemoryError as exc:  # the library's own check, should memory have shrunk since
         ap.fail(exc)
     finally:
@@ -105,6 +108,25 @@ def main(argv=None, prog="fusednet search"):
           f"validation {results[0]['val_acc']:.4f}, test {test_acc:.4f}")
     print(f"wrote {out / 'best_model.npz'}, {out / 'results.json'}, {out / 'search.png'}")
     return 0
+
+
+def stopped(ap, exc, out):
+    """A search stopped by ``exc``: write the results it kept (``exc.results``)
+    to results.json, and search.png when there are any, then end as the
+    signal asks (``OneLineParser.stopped``)."""
+    from ..net.files import write_text
+    results = exc.results
+    try:
+        write_text(out / "results.json", json.dumps(
+            [{k: none_if_nan(v) for k, v in r.items() if k != "params"} for r in results],
+            indent=1))
+        names = [out / "results.json"]
+        if results:
+            picture(results, out / "search.png")
+            names.append(out / "search.png")
+    except OSError as err:
+        ap.fail(f"{exc}; cannot save the results in {out}: {err}", status=1)
+    ap.stopped(f"{exc}; wrote {len(results)} result(s) to " + " and ".join(map(str, names)), exc)
 
 
 def where(args):

@@ -155,3 +155,100 @@ def test_train_command_saves_what_it_has_and_ends_by_sigterm(tmp_path):
     assert history["stopped"] == "interrupted" and len(history["loss_history"]) >= 1
     model = fusednet.MLP.load(tmp_path / "run" / "model.npz")
     assert all(np.isfinite(v).all() for v in model.params.values())
+
+
+def _interrupt_after(seconds):
+    import _thread
+    timer = threading.Timer(seconds, _thread.interrupt_main)
+    timer.start()
+    return timer
+
+
+def test_train_many_stopped_keeps_every_models_finished_iterations():
+    from fusednet import TwoLayerNet, train_many
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((600, 40)), rng.integers(0, 5, 600)
+    settings = [(20, 1e-2, 1e-4, 0.95), (60, 1e-2, 0.0, 0.9)]
+    train_many(X, y, X[:50], y[:50], settings, num_iters=2, batch_size=50)  # compiled first
+    _interrupt_after(0.5)
+    with pytest.raises(TrainingInterrupted) as info:
+        train_many(X, y, X[:50], y[:50], settings, num_iters=10**8, batch_size=50)
+    results = info.value.results
+    assert [r["hidden_size"] for r in results] == [20, 60]
+    for (h, lr, reg, decay), r in zip(settings, results):
+        done = len(r["history"]["loss_history"])
+        assert r["interrupted"] and done >= 1 and not r["diverged"]
+        np.random.seed(0)
+        alone = TwoLayerNet(40, h, 5, std=1e-2)
+        alone.train(X, y, X[:50], y[:50], learning_rate=lr, reg=reg, learning_rate_decay=decay,
+                    num_iters=done, batch_size=50)
+        assert all(np.array_equal(r["params"][k], alone.params[k]) for k in alone.params)
+
+
+def test_search_stopped_keeps_the_results_ranked():
+    from fusednet import search
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((600, 40)), rng.integers(0, 5, 600)
+    data = dict(X_train=X, y_train=y, X_val=X[:50], y_val=y[:50])
+    search(data, [20, 30], [1e-2], [0.0], num_iters=2, batch_size=50)
+    _interrupt_after(0.5)
+    with pytest.raises(TrainingInterrupted) as info:
+        search(data, [20, 30], [1e-2, 1e-1], [0.0], num_iters=10**8, batch_size=50)
+    results = info.value.results
+    assert len(results) == 4 and all(r["interrupted"] for r in results)
+    accs = [r["val_acc"] for r in results]
+    assert accs == sorted(accs, reverse=True)
+
+
+SEARCH_STOPPED = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    from fusednet import TrainingInterrupted, search
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((2000, 300)), rng.integers(0, 10, 2000)
+    data = dict(X_train=X, y_train=y, X_val=X[:100], y_val=y[:100])
+    search(data, [64], [1e-2], [0.0], num_iters=2)     # compiled before "go"
+    print("go", flush=True)
+    try:
+        search(data, [64, 128], [1e-2, 1e-3], [0.0], num_iters=10**7)
+    except TrainingInterrupted as exc:
+        print(json.dumps({"signum": int(exc.signum), "n": len(exc.results),
+                          "done": [len(r["history"]["loss_history"]) for r in exc.results]}),
+              flush=True)
+        raise
+""")
+
+
+@pytest.mark.slow
+def test_sigterm_to_a_library_search_keeps_every_setting_and_ends_by_sigterm():
+    proc = subprocess.Popen([sys.executable, "-c", SEARCH_STOPPED], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "go"
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGTERM, err[-2000:]
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["signum"] == signal.SIGTERM and result["n"] == 4
+    assert min(result["done"]) >= 1
+
+
+@pytest.mark.slow
+def test_search_command_writes_what_finished_and_ends_by_sigterm(tmp_path):
+    npz = tmp_path / "data.npz"
+    rng = np.random.default_rng(0)
+    np.savez(npz, X=rng.standard_normal((3000, 300)), y=rng.integers(0, 10, 3000))
+    proc = subprocess.Popen([sys.executable, "-m", "fusednet", "search", "--dataset", str(npz),
+                             "--hidden", "64,128", "--lr", "1e-2", "--reg", "0", "--decay", "0.99",
+                             "--iters", "10000000", "--out", str(tmp_path / "run")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(12.0)                       # loading, compiling or loading the cache, training
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGTERM, err[-2000:]
+    assert "Traceback" not in err
+    last = [l for l in err.splitlines() if l.strip()][-1]
+    assert last.startswith("fusednet search: error: training stopped by SIGTERM"), last
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert len(results) == 2 and all(r["interrupted"] for r in results)
+    assert all(len(r["history"]["loss_history"]) >= 1 for r in results)

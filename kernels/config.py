@@ -98,23 +98,33 @@ COPY_WARN_BYTES = 256 << 20
 FASTMATH = frozenset({"reassoc", "contract", "arcp", "nsz"})
 
 
-def _cache_writable():
-    """Whether Numba can write its on-disk cache for this package's kernels.
+def _cache_locator():
+    """The Numba cache locator (a class) whose directory this package's kernels
+    are cached in, or None when no directory is writable.
 
     Numba looks, in order, at ``NUMBA_CACHE_DIR``, the ``__pycache__`` beside
     the sources, and a per-user cache directory (``~/.cache/numba`` on Linux);
     a read-only install uses the last. With none writable, ``cache=True``
     would make every ``@njit`` raise at import ("no locator available"), so the
-    kernels then compile in memory, each process anew.
+    kernels then compile in memory, each process anew. The first writable one
+    is kept for the whole process (``cache.install``): a kernel first seen
+    after it stopped being writable compiles in memory rather than being
+    cached somewhere else.
     """
     from numba.core import caching
     locators = [caching.UserProvidedCacheLocator, caching.InTreeCacheLocator,
                 caching.UserWideCacheLocator]
-    return any(loc.from_function(_cache_writable, __file__) is not None for loc in locators)
+    usable = (loc for loc in locators if loc.from_function(_cache_locator, __file__) is not None)
+    return next(usable, None)
 
 
-CACHE = _cache_writable()
-if not CACHE:
+_LOCATOR = _cache_locator()
+CACHE = _LOCATOR is not None
+if CACHE:
+    # Damaged, full or read-only: see kernels/cache.py.
+    from .cache import install as _install_cache
+    _install_cache(__package__, _LOCATOR)
+else:
     warnings.warn("fusednet: no writable directory for Numba's cache (the install is read-only "
                   "and so is the per-user cache); kernels compile in memory in every process. "
                   "Set NUMBA_CACHE_DIR to a writable directory to keep them.", RuntimeWarning,

@@ -1,0 +1,224 @@
+"""The kernels' on-disk cache: Numba's, made safe against a damaged, full or
+read-only cache directory.
+
+What Numba 0.68's own cache (``numba.core.caching``) does, and what it did
+here:
+
+- A truncated or garbage index (``.nbi``) or data (``.nbc``) file: the
+  unpickling error (``UnpicklingError``; random bytes can raise others, such
+  as ``UnicodeDecodeError``) goes up through the call that needed the
+  kernel; training crashed, in every process, until the file was deleted.
+- A write that fails (a full disk: ``OSError: File too large`` under a file
+  size limit, or ``ENOSPC``; a directory made read-only: ``PermissionError``
+  from the writability probe before each save): the ``OSError`` goes up
+  through the call that compiled; only Windows' ``EACCES`` is swallowed.
+- It writes the index before the data file, and the index names data files
+  by number: a failed data write, or two processes saving different entries
+  of one kernel at once, can leave an index naming a file that holds other
+  code (a stale kernel, or another signature's), which Numba loads without a
+  check: a swapped pair of data files crashed here in unboxing. (Two
+  processes compiling the same kernels into one empty cache went right.)
+- A directory that is not writable when a kernel is first seen: the next
+  location in Numba's list (the ``__pycache__`` beside the sources, then the
+  per-user directory) is used for that kernel, so one process may write to
+  two caches.
+
+``install`` makes the package's kernels use ``KernelCache`` instead, in the
+directory that ``config`` found writable at import. Numba picks a
+dispatcher's cache in ``enable_caching`` (what ``cache=True`` calls, also
+for the ``@overload`` implementations the kernels compile); ``install``
+replaces that method of ``CPUDispatcher`` with one that gives functions of
+the package's modules a ``KernelCache`` and calls Numba's own for every other
+function, whose caching is unchanged. With it:
+
+- any failure to read an index or data file (or to rebuild what it holds) is a
+  miss: the kernel recompiles and the entry is written again;
+- each data file starts with a checksum of its contents and holds its own
+  index key, checked on load, and is written before the index names it;
+- a failed write (any ``OSError``: ``EFBIG``, ``ENOSPC``, ``EACCES``,
+  ``EROFS``...) stops this process from writing the cache: its other new
+  kernels compile in memory; so does a directory that is no longer writable
+  when a kernel is first seen (that kernel is not cached at all);
+- the first such event in a process says so in one ``RuntimeWarning``; the
+  others are silent.
+
+The index keeps Numba's layout with its own version, so an index written by
+Numba's cache reads as another version's: a miss, not damage.
+"""
+import inspect
+import itertools
+import os
+import pickle
+import threading
+import warnings
+import zlib
+
+import numba
+from numba.core import caching
+from numba.core.registry import CPUDispatcher
+
+#: The first bytes of every data file, followed by the CRC-32 of the rest.
+MAGIC = b"fusednet kernel cache 1\n"
+#: Stored in each index beside Numba's version.
+VERSION = (numba.__version__, "fusednet-1")
+
+_lock = threading.Lock()
+_warned = False
+#: Cleared by the first failed write: the process writes no more.
+_writing = True
+
+
+def _warn(message):
+    """The process's one warning about the cache; later calls are silent."""
+    global _warned
+    with _lock:
+        if _warned:
+            return
+        _warned = True
+    warnings.warn("fusednet: " + message, RuntimeWarning, stacklevel=3)
+
+
+def _damaged(path, exc):
+    _warn(f"Numba's cache file {path} is damaged or unreadable ({_describe(exc)}); "
+          "it is ignored and the kernels it held recompile (and are cached again where the "
+          "directory allows).")
+
+
+def _describe(exc):
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+class Damaged(Exception):
+    """A data file whose header or checksum does not match its contents."""
+
+
+class _Files(caching.IndexDataCacheFile):
+    """One kernel's index and data files, read defensively."""
+
+    def __init__(self, cache_path, filename_base, source_stamp):
+        super().__init__(cache_path, filename_base, source_stamp)
+        self._version = VERSION
+
+    def load(self, key):
+        overloads = self._load_index()
+        name = overloads.get(key)
+        if name is None:
+            return None
+        try:
+            stored_key, data = self._load_data(name)
+        except FileNotFoundError:
+            return None  # never written (a failed save) or removed since
+        except Exception as e:
+            _damaged(self._data_path(name), e)
+            return None
+        if stored_key != key:
+            return None  # the index and the file disagree (two writers at once): a miss
+        return data
+
+    def save(self, key, data):
+        overloads = self._load_index()
+        name = overloads.get(key)
+        if name is None:
+            taken = set(overloads.values())
+            name = next(n for n in map(self._data_name, itertools.count(1)) if n not in taken)
+        self._save_data(name, (key, data))
+        overloads = self._load_index()  # what other processes added meanwhile
+        overloads[key] = name
+        self._save_index(overloads)
+
+    def _load_index(self):
+        try:
+            return super()._load_index()
+        except Exception as e:
+            _damaged(self._index_path, e)
+            return {}
+
+    def _load_data(self, name):
+        path = self._data_path(name)
+        with open(path, "rb") as f:
+            blob = f.read()
+        start = len(MAGIC) + 4
+        payload = memoryview(blob)[start:]
+        if (not blob.startswith(MAGIC)
+                or zlib.crc32(payload) != int.from_bytes(blob[len(MAGIC):start], "little")):
+            raise Damaged("its header or checksum does not match its contents")
+        return pickle.loads(payload)
+
+    def _save_data(self, name, data):
+        payload = self._dump(data)
+        with self._open_for_write(self._data_path(name)) as f:
+            f.write(MAGIC + zlib.crc32(payload).to_bytes(4, "little") + payload)
+
+
+class _Impl(caching.CompileResultCacheImpl):
+    # Set by install: the one locator the package uses in this process.
+    _locator_classes = []
+
+
+class KernelCache(caching.FunctionCache):
+    """Numba's per-function cache for one kernel, with the failures above
+    turned into misses and in-memory compiles."""
+
+    _impl_class = _Impl
+
+    def __init__(self, py_func):
+        super().__init__(py_func)
+        self._cache_file = _Files(self._cache_path, self._impl.filename_base,
+                                  self._cache_file._source_stamp)
+
+    def load_overload(self, sig, target_context):
+        try:
+            return super().load_overload(sig, target_context)
+        except Exception as e:  # a rebuild that failed: compile instead
+            _damaged(os.path.join(self._cache_path, self._impl.filename_base + ".*"), e)
+            return None
+
+    def save_overload(self, sig, data):
+        if not _writing:
+            return
+        try:
+            super().save_overload(sig, data)
+        except OSError as e:
+            _stop_writing(self._cache_path, e)
+
+
+def _stop_writing(path, exc):
+    global _writing
+    _writing = False
+    _warn(f"cannot write Numba's cache in {path} ({_describe(exc)}); from now on this process "
+          "compiles new kernels in memory, and the next process compiles them again.")
+
+
+def _enable_caching(self):
+    if not getattr(self.py_func, "__module__", "").startswith(_package):
+        return _numba_enable_caching(self)
+    try:
+        self._cache = KernelCache(self.py_func)
+    except (RuntimeError, OSError) as e:
+        # No locator: the directory is no longer writable (or is gone).
+        self._cache = caching.NullCache()
+        path, why = None, e
+        try:
+            locator = _Impl._locator_classes[0](self.py_func, inspect.getfile(self.py_func))
+            path = locator.get_cache_path()
+            locator.ensure_cache_path()
+        except Exception as reason:
+            why = reason
+        _stop_writing(path, why)
+
+
+_package = None
+_numba_enable_caching = None
+
+
+def install(package, locator):
+    """Give the kernels of ``package`` (its module names' prefix) a
+    ``KernelCache`` in ``locator``'s directory (a Numba locator class),
+    from now on. Other functions keep Numba's cache."""
+    global _package, _numba_enable_caching
+    _package = package + "."
+    _Impl._locator_classes = [locator]
+    if CPUDispatcher.enable_caching is not _enable_caching:
+        _numba_enable_caching = CPUDispatcher.enable_caching
+        CPUDispatcher.enable_caching = _enable_caching
+

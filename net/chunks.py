@@ -112,10 +112,11 @@ def fixed_threads(flops_per_iteration, most):
 _invariant = {}
 
 
-def blas_count_invariant(sizes, batch_rows, dtype, loop_max, dense_input=True):
+def blas_count_invariant(sizes, rows, dtype, loop_max, dense_input=True):
     """Whether every BLAS product of a training step of a net of layer
-    ``sizes`` on ``batch_rows`` rows gives the same bits on one thread and
-    on the most allowed. OpenBLAS splits a product's output over its
+    ``sizes`` on batches of each of ``rows`` (the row counts its batches and
+    evaluation chunks take: a full batch, an epoch's last one, ...) gives the
+    same bits on one thread and on the most allowed. OpenBLAS splits a product's output over its
     threads, and at some shapes the pieces' edges go through other
     micro-kernels that round differently (float32 here: 64 x 150 @ 150 x
     100 differs in the last bits; float64 at 256 x 784 @ 784 x 512 on
@@ -125,15 +126,20 @@ def blas_count_invariant(sizes, batch_rows, dtype, loop_max, dense_input=True):
     where the input is sparse, not ``dense_input``) on random numbers both
     ways."""
     most = threads_allowed()
-    key = (tuple(int(n) for n in sizes), int(batch_rows), np.dtype(dtype).str, most,
-           bool(dense_input))
     if most < 2:
         return True
+    sizes = tuple(int(n) for n in sizes)
+    return all(_invariant_at(sizes, int(B), np.dtype(dtype), loop_max, dense_input, most)
+               for B in sorted(set(rows)) if B > 0)
+
+
+def _invariant_at(sizes, B, dtype, loop_max, dense_input, most):
+    """:func:`blas_count_invariant` for batches of B rows (found once a process)."""
+    key = (sizes, B, dtype.str, most, bool(dense_input), loop_max)
     if key not in _invariant:
         rng = np.random.default_rng(0)
-        B = int(batch_rows)
         same = True
-        for layer, (fan_in, fan_out) in enumerate(zip(key[0][:-1], key[0][1:])):
+        for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             if B * fan_in * fan_out <= loop_max or (layer == 0 and not dense_input):
                 continue
             X, W, dZ = (rng.standard_normal(shape).astype(dtype)

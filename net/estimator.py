@@ -290,7 +290,7 @@ class _BaseMLP(BaseEstimator):
         # on the count, it is fixed (net.chunks.thread_policy).
         most = chunks.threads_allowed()
         invariant = split or chunks.blas_count_invariant(
-            net.sizes, n, theta.dtype, config.GEMM_LOOP_MAX,
+            net.sizes, (n,), theta.dtype, config.GEMM_LOOP_MAX,
             dense_input=isinstance(X, np.ndarray))
         policy = chunks.ThreadPolicy(most, None if invariant else chunks.fixed_threads(
             chunks.step_flops(net.sizes, n), most))

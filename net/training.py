@@ -140,8 +140,11 @@ class Session:
         self.flops = chunks.step_flops(net.sizes, batch_rows)
         # A split step's numbers never depend on the thread count; an unsplit
         # one's may, through BLAS, and then its count is fixed (net.chunks).
+        # Its batches are full or an epoch's last (N % B rows), and so are
+        # the chunks the validation set is scored in (V % B rows).
+        rows = (batch_rows, data.X.shape[0] % batch_rows, data.X_val.shape[0] % batch_rows)
         self.invariant = bool(self.split) or chunks.blas_count_invariant(
-            net.sizes, batch_rows, net.theta.dtype, config.GEMM_LOOP_MAX,
+            net.sizes, rows, net.theta.dtype, config.GEMM_LOOP_MAX,
             dense_input=isinstance(data.X, np.ndarray))
 
     @property

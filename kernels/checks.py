@@ -11,12 +11,12 @@ import numbers
 import numpy as np
 from numba import njit
 
-from .config import CACHE, FASTMATH
+from .config import CACHE, ORDER_FREE_FASTMATH
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-@njit(cache=CACHE, nogil=True, fastmath=set(FASTMATH))
+@njit(cache=CACHE, nogil=True, fastmath=set(ORDER_FREE_FASTMATH))
 def _first_nonfinite(flat):
     """Index of the first NaN or Inf in a 1-d array, or -1.
 

@@ -92,10 +92,19 @@ BLAS_THREADS_FLOPS = 5e7
 #: model is 1.6 GB.
 COPY_WARN_BYTES = 256 << 20
 
-#: LLVM fast-math flags for the kernels: reassociation lets reductions
-#: vectorize, while keeping ``nnan``/``ninf`` off keeps NaN and Inf checks
-#: correct.
-FASTMATH = frozenset({"reassoc", "contract", "arcp", "nsz"})
+#: LLVM fast-math flags for the kernels; ``nnan``/``ninf`` stay off so that
+#: NaN and Inf checks stay correct. ``reassoc`` stays off too: with it, how a
+#: product like ``dout * (1 - a) * (1 + a)`` is associated depends on what
+#: LLVM inlined around it, and a kernel compiled in the process (its callees
+#: resolved to copies compiled earlier) and the same kernel loaded from the
+#: cache gave other bits (a tanh 8 -> 16 -> 16 -> 3 net's gradients, float64;
+#: the first run of a fresh install trained another model than later runs).
+#: Reductions that need several accumulators to be fast write them out
+#: (``epilogues.l2_fold``).
+FASTMATH = frozenset({"contract", "arcp", "nsz"})
+#: For sums whose value cannot depend on their order (``checks``: sums of
+#: ``x * 0``, each 0 or NaN), reassociation is safe and lets them vectorize.
+ORDER_FREE_FASTMATH = FASTMATH | {"reassoc"}
 
 
 def _cache_locator():

@@ -22,6 +22,7 @@ import numpy as np
 from numba import njit, prange
 
 from .config import JIT
+from .epilogues import ordered_sum
 from .heads import head_rows, weigh_rows
 from .mlp import Net, Scratch, backward, forward, l2_penalty
 from .sparse import CSR, take_rows
@@ -77,10 +78,7 @@ def _block(k, net, X, y, bl, inv_total):
     head_rows(net.head, scores, y[r0:r1], scores, sc.row_loss, inv_total)
     if w.size:
         weigh_rows(scores, sc.row_loss, w)
-    total = 0.0
-    for i in range(r1 - r0):
-        total += sc.row_loss[i]
-    bl.losses[k] = total
+    bl.losses[k] = ordered_sum(sc.row_loss, r1 - r0)
     backward(netk, Xk, scores, sc, False)
 
 

@@ -33,7 +33,7 @@ from numba import njit
 
 from .activations import SIGMOID, activate
 from .config import JIT
-from .epilogues import mean_loss, softmax_rows
+from .epilogues import mean_loss, ordered_sum, softmax_rows
 from .exp import exp_nonpositive
 
 SOFTMAX, LOGISTIC, SQUARED, SQUARED_MEAN, POISSON = 0, 1, 2, 3, 4
@@ -84,11 +84,8 @@ def head_loss(head, s, y, ds, row_loss, w):
 
 @njit(**JIT)
 def weight_sum(w, n):
-    """The sum of the first n weights, in row order (float64)."""
-    total = 0.0
-    for i in range(n):
-        total += w[i]
-    return total
+    """The sum of the first n weights (float64, ``epilogues.ordered_sum``)."""
+    return ordered_sum(w, n)
 
 
 @njit(**JIT)

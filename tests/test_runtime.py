@@ -131,3 +131,28 @@ def test_kernels_cached_in_any_compile_order_load_in_any_other(tmp_path):
                                 capture_output=True, text=True)
         assert result.returncode == 0 and result.stdout.strip() == "ok", (order, result.stderr[-2000:])
 
+
+
+SAME_BITS = textwrap.dedent("""
+    import hashlib
+    import numpy as np
+    from fusednet import MLP
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((400, 30)), rng.integers(0, 3, 400)
+    out = []
+    for act in ("tanh", "sigmoid"):
+        for dtype in (np.float64, np.float32):
+            m = MLP([30, 16, 16, 3], activation=act, seed=0, dtype=dtype)
+            m.train(X.astype(dtype), y, X.astype(dtype), y, num_iters=60, batch_size=50, reg=1e-3)
+            out.append(hashlib.sha256(m.packed().theta.tobytes()).hexdigest()[:12])
+    print(" ".join(out))
+""")
+
+
+def test_kernels_compiled_in_the_process_and_loaded_from_the_cache_give_the_same_bits(tmp_path):
+    # With reassoc, how a product was associated followed what LLVM inlined
+    # around it: the process that compiled a tanh or sigmoid net's kernels
+    # trained another model than every later one that loaded them.
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    compiled, loaded = run(SAME_BITS, env).stdout, run(SAME_BITS, env).stdout
+    assert compiled == loaded

@@ -1,6 +1,11 @@
 """Test data and comparisons shared by the test modules (fixtures live in
 conftest.py). Every generator takes its seed; nothing touches ``np.random``'s
 global state."""
+import contextlib
+import io
+import re
+from types import SimpleNamespace
+
 import numpy as np
 
 #: Agreement with the NumPy reference, relative to the reference's largest
@@ -89,3 +94,25 @@ def with_layout(a, layout):
         view[...] = a
         return view
     raise ValueError(layout)
+
+
+def run_command(command, *args):
+    """The ``fusednet`` command run as ``main(argv)`` in this process: its
+    exit status and output."""
+    from fusednet.scripts import cli
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            status = cli.main([command, *args])
+        except SystemExit as exc:  # argparse's exit
+            status = exc.code
+    return SimpleNamespace(returncode=status, stdout=out.getvalue(), stderr=err.getvalue())
+
+
+def assert_one_line(out, words, status=2):
+    """A command's result: exit ``status``, one line on stderr matching
+    ``words`` (a regular expression), no traceback."""
+    assert out.returncode == status, (out.returncode, out.stdout, out.stderr)
+    assert "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert re.search(words, out.stderr), out.stderr

@@ -7,7 +7,6 @@ The failure is simulated in this process by files whose writes fail once a
 few bytes are in (:func:`full_disk`), for every kind of file, and once for
 real, in a child process under ``RLIMIT_FSIZE``."""
 import builtins
-import contextlib
 import errno
 import io
 import json
@@ -18,14 +17,19 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from fusednet import MLP
 from fusednet.net import files
-from fusednet.scripts import cli
+from helpers import run_command as run
+from helpers import assert_one_line as _assert_one_line
+
+
+def assert_one_line(out, words, status=1):
+    _assert_one_line(out, words, status)
+
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -88,22 +92,8 @@ def assert_efbig_naming(exc, path):
     assert str(path) in str(exc), str(exc)
 
 
-def run(command, *args):
-    """The command as ``main(argv)`` in this process: exit status and output."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            status = cli.main([command, *args])
-        except SystemExit as exc:
-            status = exc.code
-    return SimpleNamespace(returncode=status, stdout=out.getvalue(), stderr=err.getvalue())
 
 
-def assert_one_line(out, words, status=1):
-    assert out.returncode == status, (out.returncode, out.stdout, out.stderr)
-    assert "Traceback" not in out.stderr
-    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
-    assert re.search(words, out.stderr), out.stderr
 
 
 # -- the library's files ------------------------------------------------------------

@@ -4,34 +4,20 @@ the extra that installs it (``[dask]`` for Dask, not ``[cli]``).
 
 The commands run in this process through ``fusednet.scripts.cli.main``."""
 import builtins
-import contextlib
-import io
 import os
 import re
 import sys
 import tempfile
-from types import SimpleNamespace
 
 import pytest
 
 from fusednet.scripts import cli
+from helpers import assert_one_line, run_command as run
 
 
-def run(command, *args):
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            status = cli.main([command, *args])
-        except SystemExit as exc:
-            status = exc.code
-    return SimpleNamespace(returncode=status, stdout=out.getvalue(), stderr=err.getvalue())
 
 
-def assert_one_line(out, words, status=2):
-    assert out.returncode == status, (out.returncode, out.stdout, out.stderr)
-    assert "Traceback" not in out.stderr
-    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
-    assert re.search(words, out.stderr), out.stderr
+
 
 
 @pytest.fixture

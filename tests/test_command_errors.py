@@ -6,33 +6,22 @@ at the sizes it offers.
 The commands run in this process through ``fusednet.scripts.cli.main`` (what
 the console script calls), their output captured; one test per command runs
 the real ``python -m fusednet`` process for its exit status and stderr."""
-import contextlib
-import io
 import json
 import re
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from fusednet import net
-from fusednet.scripts import cli
+from helpers import assert_one_line, run_command as run
+
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run(command, *args):
-    """The command run as ``main(argv)`` in this process: its exit status and output."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            status = cli.main([command, *args])
-        except SystemExit as exc:  # argparse's exit
-            status = exc.code
-    return SimpleNamespace(returncode=status, stdout=out.getvalue(), stderr=err.getvalue())
 
 
 def run_process(command, *args):
@@ -40,11 +29,6 @@ def run_process(command, *args):
                           capture_output=True, text=True)
 
 
-def assert_one_line(out, words, status=2):
-    assert out.returncode == status, (out.returncode, out.stdout, out.stderr)
-    assert "Traceback" not in out.stderr
-    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
-    assert re.search(words, out.stderr), out.stderr
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 
 from fusednet import MLP, TrainingInterrupted
-from fusednet.net import signals
 
 
 def _data(n=300, d=20, c=4):
@@ -109,9 +108,11 @@ UNCAUGHT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.slow
-def test_sigterm_to_a_library_call_keeps_the_work_and_then_ends_the_process_by_sigterm():
-    proc = subprocess.Popen([sys.executable, "-c", UNCAUGHT], stdout=subprocess.PIPE,
+def _sigterm_after_go(code):
+    """Run ``code`` in a process, SIGTERM it 1.5 s after it prints "go";
+    ``(time sent, its last stdout line as JSON, its stderr)``, once it ended
+    by SIGTERM (asserted)."""
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "go"
     time.sleep(1.5)
@@ -119,42 +120,16 @@ def test_sigterm_to_a_library_call_keeps_the_work_and_then_ends_the_process_by_s
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == -signal.SIGTERM, err[-2000:]
-    result = json.loads(out.strip().splitlines()[-1])
+    return sent, json.loads(out.strip().splitlines()[-1]), err
+
+
+@pytest.mark.slow
+def test_sigterm_to_a_library_call_keeps_the_work_and_then_ends_the_process_by_sigterm():
+    sent, result, err = _sigterm_after_go(UNCAUGHT)
     assert result["stopped"] - sent < 3.0       # chunks of ~0.25 s
     assert result["signum"] == signal.SIGTERM and result["finite"] and result["iterations"] >= 1
     assert f"stopped by SIGTERM after iteration {result['iterations'] - 1}" in result["message"]
     assert "TrainingInterrupted" in err         # the traceback a user would see
-
-
-@pytest.mark.slow
-def test_train_command_saves_what_it_has_and_ends_by_sigterm(tmp_path):
-    import fusednet
-    npz = tmp_path / "data.npz"
-    rng = np.random.default_rng(0)
-    np.savez(npz, X=rng.standard_normal((3000, 784)), y=rng.integers(0, 10, 3000))
-    proc = subprocess.Popen([sys.executable, "-m", "fusednet", "train", "--dataset", str(npz),
-                             "--hidden", "512", "--iters", "10000000", "--batch", "256",
-                             "--lr", "1e-3", "--out", str(tmp_path / "run")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while time.time() < deadline:          # wait for the progress bar: training has begun
-        time.sleep(0.5)
-        if proc.poll() is not None:
-            break
-        line = os.read(proc.stderr.fileno(), 4096).decode(errors="replace")
-        if "it/s" in line or "it]" in line:
-            break
-    time.sleep(1.0)
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == -signal.SIGTERM, err[-2000:]
-    last = [l for l in err.replace("\r", "\n").splitlines() if l.strip()][-1]
-    assert last.startswith("fusednet train: error: training stopped by SIGTERM after iteration")
-    assert "Traceback" not in err
-    history = json.loads((tmp_path / "run" / "history.json").read_text())
-    assert history["stopped"] == "interrupted" and len(history["loss_history"]) >= 1
-    model = fusednet.MLP.load(tmp_path / "run" / "model.npz")
-    assert all(np.isfinite(v).all() for v in model.params.values())
 
 
 def _interrupt_after(seconds):
@@ -221,14 +196,7 @@ SEARCH_STOPPED = textwrap.dedent("""
 
 @pytest.mark.slow
 def test_sigterm_to_a_library_search_keeps_every_setting_and_ends_by_sigterm():
-    proc = subprocess.Popen([sys.executable, "-c", SEARCH_STOPPED], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "go"
-    time.sleep(1.5)
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == -signal.SIGTERM, err[-2000:]
-    result = json.loads(out.strip().splitlines()[-1])
+    _, result, _ = _sigterm_after_go(SEARCH_STOPPED)
     assert result["signum"] == signal.SIGTERM and result["n"] == 4
     assert min(result["done"]) >= 1
 

@@ -181,7 +181,12 @@ def test_ctrl_c_stops_training_within_about_a_second_keeping_history_and_paramet
 
 
 @pytest.mark.slow
-def test_train_command_saves_what_it_has_and_exits_130_on_ctrl_c(tmp_path):
+@pytest.mark.parametrize("signum, status, words", [
+    (signal.SIGINT, 130, "training interrupted after iteration"),
+    # SIGTERM (timeout, Slurm, docker stop): the same, then the process ends by it.
+    (signal.SIGTERM, -signal.SIGTERM, "training stopped by SIGTERM after iteration")],
+    ids=["ctrl-c", "sigterm"])
+def test_train_command_saves_what_it_has_when_stopped(tmp_path, signum, status, words):
     import fusednet
     npz = tmp_path / "data.npz"
     rng = np.random.default_rng(0)
@@ -199,11 +204,11 @@ def test_train_command_saves_what_it_has_and_exits_130_on_ctrl_c(tmp_path):
         if "it/s" in line or "it]" in line:
             break
     time.sleep(1.0)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err[-2000:]
+    assert proc.returncode == status, err[-2000:]
     last = [l for l in err.replace("\r", "\n").splitlines() if l.strip()][-1]
-    assert last.startswith("fusednet train: error: training interrupted after iteration")
+    assert last.startswith(f"fusednet train: error: {words}")
     assert "Traceback" not in err
     history = json.loads((tmp_path / "run" / "history.json").read_text())
     assert history["stopped"] == "interrupted" and len(history["loss_history"]) >= 1

@@ -220,3 +220,23 @@ def test_search_command_writes_what_finished_and_ends_by_sigterm(tmp_path):
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert len(results) == 2 and all(r["interrupted"] for r in results)
     assert all(len(r["history"]["loss_history"]) >= 1 for r in results)
+
+
+def test_sigterm_during_an_lbfgs_fit_keeps_the_last_accepted_iterate():
+    import warnings
+    from fusednet import MLPClassifier
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((3000, 100)), rng.integers(0, 5, 3000)
+    clf = MLPClassifier((100,), solver="lbfgs", max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf.fit(X, y)                                    # compiled first
+        clf = MLPClassifier((100,), solver="lbfgs", max_iter=10**6, max_fun=10**7, tol=0.0,
+                            random_state=0)
+        threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGTERM)).start()
+        with pytest.raises(TrainingInterrupted) as info:
+            clf.fit(X, y)
+    assert info.value.signum == signal.SIGTERM
+    assert str(info.value).startswith("lbfgs stopped by SIGTERM after iteration")
+    assert clf.n_iter_ >= 1 and all(np.isfinite(c).all() for c in clf.coefs_)
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL

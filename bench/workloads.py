@@ -1,8 +1,11 @@
 """What the benchmarks run: the shape grid, data, and one training step per
-contender (NumPy reference, ours, PyTorch eager, JAX jit), each doing the same
-work: gather a minibatch, loss and gradients of affine -> relu -> affine ->
-softmax with L2, and an SGD update of all four parameters.
+contender (NumPy reference, ours, PyTorch eager, torch.compile, JAX jit), each
+doing the same work: gather a minibatch, loss and gradients of affine -> relu
+-> affine -> softmax with L2, and an SGD update of all four parameters.
 """
+import shutil
+import time
+
 import numpy as np
 
 #: name -> (N, D, H, C): batch rows, inputs, hidden units, classes.
@@ -85,6 +88,24 @@ def ours_1t_stepper(X, y, params, N, seed=1):
     return step
 
 
+class Unavailable(Exception):
+    """A contender whose library is installed but that cannot run here (no C++
+    compiler for inductor, a failed compile, numbers that differ from its
+    reference); the message says why and the runner shows it."""
+
+
+def _torch_eager_update(torch, p, Xt, yt, idx):
+    """One eager PyTorch step on the tensors of ``p`` (autograd, in place)."""
+    h = torch.relu(Xt[idx] @ p["W1"] + p["b1"])
+    loss = torch.nn.functional.cross_entropy(h @ p["W2"] + p["b2"], yt[idx])
+    loss = loss + REG * ((p["W1"] ** 2).sum() + (p["W2"] ** 2).sum())
+    loss.backward()
+    with torch.no_grad():
+        for v in p.values():
+            v -= LR * v.grad
+            v.grad = None
+
+
 def torch_stepper(X, y, params, N, seed=1):
     """``step(k)``: k eager PyTorch iterations (autograd), or None without torch."""
     try:
@@ -97,15 +118,146 @@ def torch_stepper(X, y, params, N, seed=1):
 
     def step(k):
         for _ in range(k):
-            idx = torch.randint(0, len(Xt), (N,), generator=g)
-            h = torch.relu(Xt[idx] @ p["W1"] + p["b1"])
-            loss = torch.nn.functional.cross_entropy(h @ p["W2"] + p["b2"], yt[idx])
-            loss = loss + REG * ((p["W1"] ** 2).sum() + (p["W2"] ** 2).sum())
-            loss.backward()
-            with torch.no_grad():
-                for v in p.values():
-                    v -= LR * v.grad
-                    v.grad = None
+            _torch_eager_update(torch, p, Xt, yt, torch.randint(0, len(Xt), (N,), generator=g))
+    return step
+
+
+#: Steps the compiled and the eager PyTorch step take from the same
+#: parameters and minibatches before their parameters are compared.
+CHECK_STEPS = 3
+
+
+def check_tolerance(dtype):
+    """Largest difference allowed between the compiled and the eager step's
+    parameters after :data:`CHECK_STEPS` steps, relative to the largest
+    parameter: rounding (inductor fuses and orders the sums its own way)."""
+    return 64 * float(np.finfo(dtype).eps)
+
+
+def cpp_compiler():
+    """The C++ compiler inductor would use (its own search: ``CXX``'s or
+    ``torch._inductor.config.cpp.cxx``, then ``g++``), or raise
+    :class:`Unavailable` saying none was found."""
+    try:
+        from torch._inductor import cpp_builder
+        find = cpp_builder.get_cpp_compiler
+    except (ImportError, AttributeError):  # a torch that moved it: look for one ourselves
+        def find():
+            for name in ("c++", "g++", "clang++"):
+                if shutil.which(name):
+                    return name
+            raise FileNotFoundError("no c++, g++ or clang++ on PATH")
+    try:
+        return find()
+    except Exception as exc:
+        raise Unavailable("no C++ compiler, which torch.compile's inductor backend needs on the "
+                          f"CPU ({type(exc).__name__}: {_first_line(exc)})") from None
+
+
+def _first_line(exc):
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0][:300] if lines else type(exc).__name__
+
+
+def _compiled_update(torch):
+    """A fresh ``torch.compile`` (default mode, inductor) of the whole step
+    after the index draw: minibatch gather, two-layer forward, softmax
+    cross-entropy + L2, backward (``torch.func.grad``, traced into the same
+    graph) and the in-place SGD update; one graph (``fullgraph``), static
+    shapes. Dynamo's caches are reset first, so each shape and dtype compiles
+    once from nothing (an earlier shape's graph would otherwise make this one
+    a dynamic-shape recompile, and a twelfth would pass dynamo's limit)."""
+    torch._dynamo.reset()
+    F = torch.nn.functional
+
+    def loss(W1, b1, W2, b2, xb, yb):
+        h = torch.relu(xb @ W1 + b1)
+        return F.cross_entropy(h @ W2 + b2, yb) + REG * ((W1 ** 2).sum() + (W2 ** 2).sum())
+
+    def update(W1, b1, W2, b2, Xt, yt, idx):
+        grads = torch.func.grad(loss, argnums=(0, 1, 2, 3))(W1, b1, W2, b2, Xt[idx], yt[idx])
+        for v, d in zip((W1, b1, W2, b2), grads):
+            v.sub_(LR * d)
+    return torch.compile(update, fullgraph=True, dynamic=False)
+
+
+#: ``startup_s``: seconds of this process's first ``torch.compile`` (see
+#: :func:`_startup`), once measured.
+STARTUP = {}
+
+
+def _startup(torch, dtype):
+    """Compile and run the step once at a tiny shape (3 x 2 -> 2 -> 2, a graph
+    no benchmark shape shares) and return the seconds it took: what the first
+    compile in a process pays once (dynamo's, AOTAutograd's and inductor's
+    imports, its C++ toolchain checks, its compile workers), kept out of the
+    first shape's compile time."""
+    rng = np.random.default_rng(0)
+    t = time.perf_counter()
+    _compiled_update(torch)(*[torch.from_numpy(rng.standard_normal(s).astype(dtype))
+                              for s in ((2, 2), (2,), (2, 2), (2,), (3, 2))],
+                            torch.zeros(3, dtype=torch.int64), torch.zeros(3, dtype=torch.int64))
+    return time.perf_counter() - t
+
+
+def torch_compile_stepper(X, y, params, N, seed=1):
+    """``step(k)``: k iterations of :func:`torch_stepper`'s step compiled by
+    ``torch.compile`` (default mode, the inductor backend), or None without
+    torch. Compiled here, before any timing, and checked: from the same
+    parameters and minibatches, :data:`CHECK_STEPS` compiled steps must give
+    the eager steps' parameters to rounding. ``step.info`` holds the compile
+    times (the first call until it returns: ``compile_s``; again after
+    dynamo's reset with inductor's caches now filled: ``compile_warm_s``) and
+    the check. Any failure raises :class:`Unavailable` with the reason."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    info = {"mode": "default", "backend": "inductor", "fullgraph": True, "dynamic": False,
+            "compiler": cpp_compiler()}
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+    names = ("W1", "b1", "W2", "b2")
+
+    def indices(n_steps):
+        g = torch.Generator().manual_seed(seed)
+        return [torch.randint(0, len(Xt), (N,), generator=g) for _ in range(n_steps)]
+
+    try:
+        if "startup_s" not in STARTUP:
+            info["startup_s"] = STARTUP["startup_s"] = _startup(torch, X.dtype)
+        update = _compiled_update(torch)
+        mine = [torch.tensor(params[k]) for k in names]
+        draws = indices(CHECK_STEPS)
+        t = time.perf_counter()
+        update(*mine, Xt, yt, draws[0])
+        info["compile_s"] = time.perf_counter() - t
+        for idx in draws[1:]:
+            update(*mine, Xt, yt, idx)
+        update = _compiled_update(torch)  # again, from inductor's cache
+        t = time.perf_counter()
+        update(*[torch.tensor(params[k]) for k in names], Xt, yt, draws[0])
+        info["compile_warm_s"] = time.perf_counter() - t
+    except Unavailable:
+        raise
+    except Exception as exc:
+        raise Unavailable(f"torch.compile failed: {type(exc).__name__}: {_first_line(exc)}") from None
+    eager = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
+    for idx in draws:
+        _torch_eager_update(torch, eager, Xt, yt, idx)
+    scale = max(float(eager[k].detach().abs().max()) for k in names)
+    diff = max(float((m - eager[k].detach()).abs().max()) for m, k in zip(mine, names))
+    info["check"] = {"steps": CHECK_STEPS, "max_abs_diff": diff, "max_abs_param": scale,
+                     "tolerance": check_tolerance(X.dtype) * max(scale, 1.0)}
+    if not diff <= info["check"]["tolerance"]:
+        raise Unavailable(f"the compiled step's parameters differ from the eager step's by {diff:.3g} "
+                          f"after {CHECK_STEPS} steps (allowed {info['check']['tolerance']:.3g})")
+    p = [torch.tensor(params[k]) for k in names]
+    g = torch.Generator().manual_seed(seed)
+
+    def step(k):
+        for _ in range(k):
+            update(*p, Xt, yt, torch.randint(0, len(Xt), (N,), generator=g))
+    step.info = info
     return step
 
 
@@ -179,5 +331,5 @@ def gemm_gather_stepper(X, y, params, N, seed=1):
 
 
 CONTENDERS = {"numpy": numpy_stepper, "ours": ours_stepper, "ours_1t": ours_1t_stepper,
-              "torch": torch_stepper,
+              "torch": torch_stepper, "torch_compile": torch_compile_stepper,
               "jax": jax_stepper, "gemm": gemm_stepper, "gemm_gather": gemm_gather_stepper}

@@ -284,7 +284,10 @@ def test_the_bench_command_ends_in_one_line_when_its_results_cannot_be_written(t
     monkeypatch.setattr(runner, "measure", lambda *args, **kwargs: _bench_row())
     monkeypatch.setattr(runner, "machine", lambda: {
         "cpu": "cpu", "cores": 2, "blas": [], "OPENBLAS_CORETYPE": None, "kernels_blas": "BLAS",
-        "numba": "0", "numba_pool_started": False})
+        "numba": "0", "numba_pool_started": False, "fusednet_threads": 1, "torch_threads": None})
+    peak = {"gflops": 10.0, "threads": 1, "n": 64, "repeats": 1}
+    monkeypatch.setattr(runner.peak, "run", lambda dtypes, *args, **kwargs: {
+        dt: {"threads": peak, "one_thread": peak} for dt in dtypes})
     args = ("--shapes", "toy", "--dtypes", "float64", "--no-compile", "--out", str(tmp_path))
     assert run("bench", *args).returncode == 0
     before = contents(tmp_path)

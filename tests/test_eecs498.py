@@ -344,11 +344,15 @@ def test_nn_train_interrupted_leaves_the_params_of_the_last_finished_iteration()
     X, y = rng.standard_normal((400, 20)), rng.integers(0, 4, 400)
     params = _toy_params()
     before = {k: v.copy() for k, v in params.items()}
-    threading.Timer(0.3, _thread.interrupt_main).start()
+    timer = threading.Timer(0.3, _thread.interrupt_main)
+    timer.start()
     np.random.seed(0)
-    with pytest.raises(TrainingInterrupted) as info:
-        nn_train(params, nn_forward_backward, nn_predict, X, y, X, y, num_iters=10**8,
-                 batch_size=50, learning_rate=1e-2)
+    try:
+        with pytest.raises(TrainingInterrupted) as info:
+            nn_train(params, nn_forward_backward, nn_predict, X, y, X, y, num_iters=10**8,
+                     batch_size=50, learning_rate=1e-2)
+    finally:
+        timer.cancel()  # never left to stop a later test
     done = len(info.value.history["loss_history"])
     assert done >= 1 and not np.array_equal(params["W1"], before["W1"])
     again = {k: v.copy() for k, v in before.items()}

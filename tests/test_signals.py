@@ -145,9 +145,12 @@ def test_train_many_stopped_keeps_every_models_finished_iterations():
     X, y = rng.standard_normal((600, 40)), rng.integers(0, 5, 600)
     settings = [(20, 1e-2, 1e-4, 0.95), (60, 1e-2, 0.0, 0.9)]
     train_many(X, y, X[:50], y[:50], settings, num_iters=2, batch_size=50)  # compiled first
-    _interrupt_after(0.5)
-    with pytest.raises(TrainingInterrupted) as info:
-        train_many(X, y, X[:50], y[:50], settings, num_iters=10**8, batch_size=50)
+    timer = _interrupt_after(0.5)
+    try:
+        with pytest.raises(TrainingInterrupted) as info:
+            train_many(X, y, X[:50], y[:50], settings, num_iters=10**8, batch_size=50)
+    finally:
+        timer.cancel()  # never left to stop a later test
     results = info.value.results
     assert [r["hidden_size"] for r in results] == [20, 60]
     for (h, lr, reg, decay), r in zip(settings, results):
@@ -166,9 +169,12 @@ def test_search_stopped_keeps_the_results_ranked():
     X, y = rng.standard_normal((600, 40)), rng.integers(0, 5, 600)
     data = dict(X_train=X, y_train=y, X_val=X[:50], y_val=y[:50])
     search(data, [20, 30], [1e-2], [0.0], num_iters=2, batch_size=50)
-    _interrupt_after(0.5)
-    with pytest.raises(TrainingInterrupted) as info:
-        search(data, [20, 30], [1e-2, 1e-1], [0.0], num_iters=10**8, batch_size=50)
+    timer = _interrupt_after(0.5)
+    try:
+        with pytest.raises(TrainingInterrupted) as info:
+            search(data, [20, 30], [1e-2, 1e-1], [0.0], num_iters=10**8, batch_size=50)
+    finally:
+        timer.cancel()
     results = info.value.results
     assert len(results) == 4 and all(r["interrupted"] for r in results)
     accs = [r["val_acc"] for r in results]
@@ -222,21 +228,29 @@ def test_search_command_writes_what_finished_and_ends_by_sigterm(tmp_path):
     assert all(len(r["history"]["loss_history"]) >= 1 for r in results)
 
 
-def test_sigterm_during_an_lbfgs_fit_keeps_the_last_accepted_iterate():
+def test_sigterm_during_an_lbfgs_fit_keeps_the_last_accepted_iterate(monkeypatch):
+    # The signal arrives during the 6th loss evaluation (not from a timer: a
+    # fit that ended first would leave it to stop a later test).
     import warnings
     from fusednet import MLPClassifier
+    from fusednet.kernels import full_batch
+    evaluate, calls = full_batch.full_batch_loss_grad, []
+
+    def signalled(*args):
+        calls.append(1)
+        if len(calls) == 6:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return evaluate(*args)
+
+    monkeypatch.setattr(full_batch, "full_batch_loss_grad", signalled)
     rng = np.random.default_rng(0)
-    X, y = rng.standard_normal((3000, 100)), rng.integers(0, 5, 3000)
-    clf = MLPClassifier((100,), solver="lbfgs", max_iter=2, random_state=0)
+    X, y = rng.standard_normal((500, 20)), rng.integers(0, 5, 500)
+    clf = MLPClassifier((30,), solver="lbfgs", max_iter=200, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        clf.fit(X, y)                                    # compiled first
-        clf = MLPClassifier((100,), solver="lbfgs", max_iter=10**6, max_fun=10**7, tol=0.0,
-                            random_state=0)
-        threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGTERM)).start()
         with pytest.raises(TrainingInterrupted) as info:
             clf.fit(X, y)
-    assert info.value.signum == signal.SIGTERM
+    assert info.value.signum == signal.SIGTERM and len(calls) == 6
     assert str(info.value).startswith("lbfgs stopped by SIGTERM after iteration")
     assert clf.n_iter_ >= 1 and all(np.isfinite(c).all() for c in clf.coefs_)
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL

@@ -13,6 +13,10 @@ PyTorch's) is shown unavailable with the reason. Writes ``results.json``,
 
     fusednet bench [--quick] [--shapes toy,digits] [--dtypes float64,float32]
                    [--repeats 7] [--block 0.2] [--out bench-results]
+
+``--busy`` times the step with a core taken (``bench/busy.py``); ``--first-call``
+the first calls of fresh processes, cold, warm and from a shipped cache
+(``bench/first_call.py``).
 """
 import os
 
@@ -389,11 +393,22 @@ def main(argv=None, prog="fusednet bench"):
     ap.add_argument("--busy", action="store_true",
                     help="time the step quiet and with one core taken by a spinning process "
                          "(shapes digits,cifar,mnist unless --shapes; float64)")
+    ap.add_argument("--first-call", action="store_true",
+                    help="seconds to the first numbers in fresh processes: compiled, loaded from "
+                         "the cache, loaded from a shipped cache (bench/first_call.py)")
+    ap.add_argument("--ship-cpu", default="host",
+                    help="with --first-call: the shipped cache's CPU target (host or an x86-64 level)")
     ap.add_argument("--out", default="bench-results",
                     help="directory for the results (created and checked writable before timing)")
     args = ap.parse_args(argv)
     if args.busy:
         return busy_main(ap, args)
+    if args.first_call:
+        from ..scripts.precompile import LEVELS
+        if args.ship_cpu != "host" and args.ship_cpu not in LEVELS:
+            ap.error(f"--ship-cpu takes host or one of {', '.join(LEVELS)}, got {args.ship_cpu!r}")
+        from . import first_call
+        return first_call.main(ap, args)
     ap.require("matplotlib", extra="bench")
     shapes = (args.shapes.split(",") if args.shapes
               else ["toy", "digits"] if args.quick else list(workloads.SHAPES))

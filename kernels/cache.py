@@ -44,7 +44,30 @@ function, whose caching is unchanged. With it:
 
 The index keeps Numba's layout with its own version, so an index written by
 Numba's cache reads as another version's: a miss, not damage.
+
+Two more things a cache entry must match before it is used:
+
+- **The sources of every kernel.** Numba's stamp is a digest of the
+  function's own file only, so a kernel whose callee in another module was
+  edited (or upgraded by ``pip``) would load stale machine code. The stamp
+  here adds :data:`SOURCES`, a digest of every ``kernels/*.py``.
+- **The CPU.** Numba's key holds the target (triple, CPU name, features) and
+  matches it exactly.
+
+**The shipped cache** is a read-only cache directory installed with the
+package (``kernels/shipped``, or ``FUSEDNET_SHIPPED_CACHE``), built when the
+wheel is built (``scripts/ship.py``) so that a fresh install loads the kernels
+instead of compiling them. It is tried before the writable cache. Its entries
+are keyed by their sources' digests, not by where the files are, and may be
+built for a CPU family (``x86-64-v3``: the ISA features the code may use,
+listed in the key) so that one build serves every machine that has those
+features. An entry is used only when (see :func:`runs_here`) it was built for
+this triple, by this Numba and Python, from these exact sources, and either
+for this CPU model with no feature this machine lacks, or for a family whose
+features this machine all has. Anything else is a miss: the kernel compiles
+and goes to the writable cache as before.
 """
+import hashlib
 import inspect
 import itertools
 import os
@@ -61,6 +84,25 @@ from numba.core.registry import CPUDispatcher
 MAGIC = b"fusednet kernel cache 1\n"
 #: Stored in each index beside Numba's version.
 VERSION = (numba.__version__, "fusednet-1")
+
+#: CPU names whose code may run on any CPU with the features listed beside
+#: them in the key (LLVM's x86-64 micro-architecture levels).
+FAMILIES = ("x86-64", "x86-64-v2", "x86-64-v3", "x86-64-v4")
+
+
+def _sources_digest():
+    here = os.path.dirname(os.path.abspath(__file__))
+    digest = hashlib.sha256()
+    for name in sorted(os.listdir(here)):
+        if name.endswith(".py"):
+            digest.update(name.encode() + b"\0")
+            with open(os.path.join(here, name), "rb") as f:
+                digest.update(f.read())
+    return digest.hexdigest()
+
+
+#: Digest of every kernel source (``kernels/*.py``): part of every entry's stamp.
+SOURCES = _sources_digest()
 
 _lock = threading.Lock()
 _warned = False
@@ -96,8 +138,17 @@ class _Files(caching.IndexDataCacheFile):
     """One kernel's index and data files, read defensively."""
 
     def __init__(self, cache_path, filename_base, source_stamp):
-        super().__init__(cache_path, filename_base, source_stamp)
+        super().__init__(cache_path, filename_base, (source_stamp, SOURCES))
         self._version = VERSION
+
+    def load_compatible(self, key):
+        """The entry for ``key``'s signature and bytecode built for a target
+        this machine runs (:func:`runs_here`), or None."""
+        sig, target, code = key
+        for (s, t, c), name in self._load_index().items():
+            if s == sig and c == code and runs_here(t, target):
+                return self.load((s, t, c))
+        return None
 
     def load(self, key):
         overloads = self._load_index()
@@ -155,16 +206,44 @@ class _Impl(caching.CompileResultCacheImpl):
     _locator_classes = []
 
 
+def runs_here(built, host):
+    """Whether code built for the target ``built`` (Numba's ``magic_tuple``:
+    triple, CPU name, ``+feature,-feature`` string) runs on ``host``: the same
+    triple, every feature it enabled enabled here, and the same CPU model or a
+    family of :data:`FAMILIES` (a model may imply features its string omits)."""
+    (triple, cpu, features), (host_triple, host_cpu, host_features) = built, host
+    if triple != host_triple or not features or (cpu != host_cpu and cpu not in FAMILIES):
+        return False
+
+    def enabled(f):
+        return {x[1:] for x in f.split(",") if x.startswith("+")}
+    return enabled(features) <= enabled(host_features)
+
+
 class KernelCache(caching.FunctionCache):
     """Numba's per-function cache for one kernel, with the failures above
-    turned into misses and in-memory compiles."""
+    turned into misses and in-memory compiles, and the shipped cache tried
+    first."""
 
     _impl_class = _Impl
 
     def __init__(self, py_func):
         super().__init__(py_func)
-        self._cache_file = _Files(self._cache_path, self._impl.filename_base,
-                                  self._cache_file._source_stamp)
+        stamp = self._cache_file._source_stamp
+        self._cache_file = _Files(self._cache_path, self._impl.filename_base, stamp)
+        self._shipped = None
+        if _shipped_dir and not _shipping:
+            folder = os.path.basename(os.path.dirname(inspect.getfile(py_func)))
+            self._shipped = _Files(os.path.join(_shipped_dir, folder), self._impl.filename_base,
+                                   stamp)
+
+    def _load_overload(self, sig, target_context):
+        if self._enabled and self._shipped is not None:
+            key = self._index_key(sig, target_context.codegen())
+            data = self._shipped.load_compatible(key)
+            if data is not None:
+                return self._impl.rebuild(target_context, data)
+        return super()._load_overload(sig, target_context)
 
     def load_overload(self, sig, target_context):
         try:
@@ -209,14 +288,34 @@ def _enable_caching(self):
 
 _package = None
 _numba_enable_caching = None
+_shipped_dir = None
+_shipping = False
 
 
-def install(package, locator):
+class ShippedLocator(caching.InTreeCacheLocator):
+    """The shipped cache's directory as the one to write (while it is built):
+    ``<dir>/<the source's folder>``, the same wherever the package lies."""
+
+    directory = None
+
+    def __init__(self, py_func, py_file):
+        super().__init__(py_func, py_file)
+        folder = os.path.basename(os.path.dirname(os.path.abspath(py_file)))
+        self._cache_path = os.path.join(self.directory, folder)
+
+
+def install(package, locator, shipped=None, shipping=False):
     """Give the kernels of ``package`` (its module names' prefix) a
     ``KernelCache`` in ``locator``'s directory (a Numba locator class),
-    from now on. Other functions keep Numba's cache."""
-    global _package, _numba_enable_caching
+    from now on, trying the read-only ``shipped`` directory first (when it
+    exists). With ``shipping`` the cache is written into ``shipped`` instead.
+    Other functions keep Numba's cache."""
+    global _package, _numba_enable_caching, _shipped_dir, _shipping
     _package = package + "."
+    _shipped_dir, _shipping = shipped, shipping
+    if shipping:
+        ShippedLocator.directory = shipped
+        locator = ShippedLocator
     _Impl._locator_classes = [locator]
     if CPUDispatcher.enable_caching is not _enable_caching:
         _numba_enable_caching = CPUDispatcher.enable_caching

@@ -14,7 +14,6 @@ the kernels as arguments: Numba freezes globals into its cache, so a global
 changed at run time would be ignored by cached code. ``DOT_COLUMNS``,
 ``ROWS`` and ``FEATURES`` are read by compiled code and are constants.
 """
-import hashlib
 import os
 import warnings
 from pathlib import Path
@@ -127,12 +126,25 @@ def _cache_locator():
     return next(usable, None)
 
 
+def _shipped_cache():
+    """The shipped cache's directory (``kernels/cache.py``) and whether this
+    process builds it: ``FUSEDNET_SHIPPED_CACHE`` names another directory
+    (``off``: none); ``FUSEDNET_SHIP=1`` writes the kernels this process
+    compiles there (``scripts/ship.py`` sets it)."""
+    where = os.environ.get("FUSEDNET_SHIPPED_CACHE", "")
+    if where.lower() == "off":
+        return None, False
+    where = where or str(Path(__file__).resolve().parent / "shipped")
+    return where, os.environ.get("FUSEDNET_SHIP") == "1"
+
+
+SHIPPED, SHIPPING = _shipped_cache()
 _LOCATOR = _cache_locator()
-CACHE = _LOCATOR is not None
+CACHE = _LOCATOR is not None or SHIPPING
 if CACHE:
-    # Damaged, full or read-only: see kernels/cache.py.
+    # Damaged, full or read-only, shipped: see kernels/cache.py.
     from .cache import install as _install_cache
-    _install_cache(__package__, _LOCATOR)
+    _install_cache(__package__, _LOCATOR, SHIPPED, SHIPPING)
 else:
     warnings.warn("fusednet: no writable directory for Numba's cache (the install is read-only "
                   "and so is the per-user cache); kernels compile in memory in every process. "
@@ -146,22 +158,20 @@ JIT = dict(nogil=True, cache=CACHE, fastmath=set(FASTMATH), error_model="numpy")
 def _drop_stale_cache():
     """Empty the kernels' on-disk cache when any kernel source has changed.
 
-    Numba checks only the timestamp of a function's own file, so a kernel
-    whose callee in another module was edited would load stale machine code
-    (seen here: a segfault after editing ``epilogues.py``). A digest of every
-    source in this package, kept beside the cache, catches that.
+    Numba's stamp covers only a function's own file, so a kernel whose
+    callee in another module was edited loaded stale machine code (seen
+    here: a segfault after editing ``epilogues.py``); the cache's stamp now
+    holds a digest of every kernel source (``cache.SOURCES``) and such entries
+    are misses. This removes their files, which would otherwise stay until
+    overwritten, from the in-tree cache of a checkout being edited.
     """
     if os.environ.get("NUMBA_CACHE_DIR"):
         return  # the user manages that cache
-    here = Path(__file__).resolve().parent
-    cache = here / "__pycache__"
-    digest = hashlib.sha256()
-    for src in sorted(here.glob("*.py")):
-        digest.update(src.name.encode())
-        digest.update(src.read_bytes())
+    from .cache import SOURCES
+    cache = Path(__file__).resolve().parent / "__pycache__"
     stamp = cache / "kernels-sources.sha256"
     try:
-        if stamp.read_text() == digest.hexdigest():
+        if stamp.read_text() == SOURCES:
             return
     except OSError:
         pass
@@ -169,7 +179,7 @@ def _drop_stale_cache():
         cache.mkdir(exist_ok=True)
         for f in list(cache.glob("*.nbi")) + list(cache.glob("*.nbc")):
             f.unlink(missing_ok=True)
-        stamp.write_text(digest.hexdigest())
+        stamp.write_text(SOURCES)
     except OSError:
         pass  # a read-only install: its sources do not change either
 

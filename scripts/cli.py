@@ -13,6 +13,7 @@ COMMANDS = {
     "train": (".train", "train a net on a dataset; write the model, history and pictures"),
     "search": (".search", "search hidden size, learning rate, regularization and decay"),
     "gradcheck": (".gradcheck", "numerical against analytic gradients, per parameter"),
+    "precompile": (".precompile", "compile the kernels now, or build a shipped cache for a wheel"),
     "bench": ("..bench.__main__", "time a training step against NumPy, PyTorch and JAX"),
 }
 

@@ -41,6 +41,16 @@ def copy_target(y, r, yb, i):
 
 
 @njit(**JIT)
+def copy_into(dst, src):
+    """``dst[:] = src`` for 1-d arrays (the first ``min`` of their lengths).
+    A loop, not Numba's slice assignment, which compiles its shape-mismatch
+    message (integer formatting and all: ~0.4 s of every cold first call
+    per place it was written)."""
+    for i in range(min(dst.shape[0], src.shape[0])):
+        dst[i] = src[i]
+
+
+@njit(**JIT)
 def gather_weights(w, idx, n, wb):
     """The minibatch's row weights ``w[idx[:n]]`` into wb; returns their sum."""
     total = 0.0

@@ -22,7 +22,7 @@ import numpy as np
 from numba import njit, prange
 
 from .config import JIT
-from .epilogues import ordered_sum
+from .epilogues import copy_into, ordered_sum
 from .heads import head_rows, weigh_rows
 from .mlp import Net, Scratch, backward, forward, l2_penalty
 from .sparse import CSR, take_rows
@@ -118,7 +118,7 @@ def _sum_blocks(net, bl, c, total):
         loss += bl.losses[k]
     loss /= total
     grad = net.grad
-    grad[:] = bl.grads[0]
+    copy_into(grad, bl.grads[0])
     for k in range(1, bl.losses.shape[0]):
         g = bl.grads[k]
         for p in range(grad.size):

@@ -26,7 +26,7 @@ from numba import njit
 
 from .checks import _first_nonfinite
 from .config import JIT
-from .epilogues import gather_weights
+from .epilogues import copy_into, gather_weights
 from .mlp import Net, Scratch, bias, layer_rows, loss_grad, score, scratch, weight
 from .optim import Optimizer, update
 from .sparse import CSR, batch_buffer, gather_rows, take_rows
@@ -183,7 +183,7 @@ def finish_iteration(net, opt, progress, history, it, loss, updated):
     """
     if not np.isfinite(loss):
         if updated or it > 0:
-            net.theta[:] = opt.backup
+            copy_into(net.theta, opt.backup)
         progress.kept[0] = it if updated or it == 0 else it - 1
         return it
     if not updated:
@@ -199,7 +199,7 @@ def epoch_ends(schedule, it):
     return schedule.epoch_len > 0 and it % schedule.epoch_len == 0
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def _epoch_boundary(tr, data, n):
     """Record the minibatch's (first n rows of the buffers) and the
     validation score, keep the best parameters, and decay the rate."""
@@ -211,13 +211,13 @@ def _epoch_boundary(tr, data, n):
     if val > progress.best_val[0]:
         progress.best_val[0] = val
         if buf.best.size:
-            buf.best[:] = net.theta
+            copy_into(buf.best, net.theta)
     progress.epochs[0] = e + 1
     if (e + 1) % tr.schedule.decay_every == 0:
         progress.lr[0] *= tr.schedule.decay
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def two_layer_views(tr):
     """A :class:`~kernels.two_layer.TwoLayer` over the trainee's parameters,
     gradient and buffers (views, B rows; a view of the flat buffers costs
@@ -226,47 +226,65 @@ def two_layer_views(tr):
     net, buf = tr.net, tr.buffers
     theta, grad, sizes, work = net.theta, net.grad, net.sizes, buf.work
     B = buf.Xb.shape[0]
-    k = min(1, len(net.w_off) - 1)
-    return TwoLayer(weight(theta, net, 0), bias(theta, net, 0), weight(theta, net, k),
-                    bias(theta, net, k), weight(grad, net, 0), bias(grad, net, 0),
-                    weight(grad, net, k), bias(grad, net, k), layer_rows(work.acts, sizes, B, 0),
-                    layer_rows(work.deltas, sizes, B, 0), layer_rows(work.acts, sizes, B, k),
+    f, k = np.intp(0), min(1, len(net.w_off) - 1)  # f: not a literal (see mlp.forward)
+    return TwoLayer(weight(theta, net, f), bias(theta, net, f), weight(theta, net, k),
+                    bias(theta, net, k), weight(grad, net, f), bias(grad, net, f),
+                    weight(grad, net, k), bias(grad, net, k), layer_rows(work.acts, sizes, B, f),
+                    layer_rows(work.deltas, sizes, B, f), layer_rows(work.acts, sizes, B, k),
                     work.dX, work.row_loss, work.col_acc)
 
 
+def paths(buffers):
+    """The flags :func:`train` takes for a trainee's ``buffers``: ``(split,
+    fused, general)``, one True and the others None."""
+    if buffers.split:
+        return True, None, None
+    return (None, True, None) if buffers.fused else (None, None, True)
+
+
 @njit(**JIT)
-def train(tr, data, idx, lens, it0, split):
+def train(tr, data, idx, lens, it0, split, fused, general):
     """Iterations ``it0 .. it0 + len(idx) - 1`` of ``tr`` (see the module).
 
-    ``split``: None, or True when ``tr.buffers.split``; each iteration then
-    runs in blocks (``split.split_iteration``, over threads when
-    ``tr.buffers.parallel``). A None argument lets Numba prune that branch
-    before typing, so a loop that never splits does not compile it. The
-    fused kernel takes the views' fields, taken out once a chunk.
+    Which path each iteration takes is given by the flag that is True, the
+    others None (:func:`paths`): ``split``, in blocks (``split
+    .split_iteration``, over threads when ``tr.buffers.parallel``);
+    ``fused``, the fused two-layer kernel; ``general``, ``mlp.loss_grad``.
+    Numba prunes a branch before typing only on an argument that is None
+    (a False would compile it all the same), so a loop compiles just the
+    path its session takes: the general path alone cost a cold first call
+    of the toy net ~3 s. The fused kernel takes the views' fields, taken
+    out once a chunk.
     """
     net, opt, progress, history = tr.net, tr.optimizer, tr.progress, tr.history
     objective, schedule = tr.objective, tr.schedule
-    Xb, yb, work, fused = tr.buffers.Xb, tr.buffers.yb, tr.buffers.work, tr.buffers.fused
-    v = two_layer_views(tr)
-    W1, b1, W2, b2, dW1, db1, dW2, db2, h, dh, scores, dX, row_loss, col_acc = v
+    Xb, yb, work = tr.buffers.Xb, tr.buffers.yb, tr.buffers.work
+    if general is None:
+        v = two_layer_views(tr)
+        W1, b1, W2, b2, dW1, db1, dW2, db2, h, dh, scores, dX, row_loss, col_acc = v
+        # False here (the loop's scratch has no rows for dX), but not a
+        # constant: the fused kernel then has the signature the public
+        # ``two_layer_loss`` compiles, and a notebook's first loss and first
+        # train share one compile of it.
+        need_dX = dX.shape[0] > 0
     weighted = work.w.size > 0
     for k in range(idx.shape[0]):
         it, n = it0 + k, lens[k]
         # The batch's rows, or its weight: scikit-learn divides by that.
         size = gather_weights(data.w, idx[k], n, work.w) if weighted else np.float64(n)
         c = batch_l2_factor(objective, size)
-        updated = False
         if split is not None:
             loss, updated = split_iteration(tr, v, data, idx[k], n, size, c)
-        else:
+        if split is None:
             gather_rows(data.X, data.y, idx[k], n, Xb, yb)
             Xn = take_rows(Xb, 0, n)
-            if fused:
-                loss = two_layer_step(W1, b1, W2, b2, dW1, db1, dW2, db2, h, dh, scores, dX,
-                                      row_loss, col_acc, work.w, Xn, yb[:n], c, net.codes[0],
-                                      net.head, False, work.loop_max)
-            else:
-                loss = loss_grad(net, Xn, yb[:n], c, work, False)
+            updated = False
+        if fused is not None:
+            loss = two_layer_step(W1, b1, W2, b2, dW1, db1, dW2, db2, h, dh, scores, dX,
+                                  row_loss, col_acc, work.w, Xn, yb[:n], c, net.codes[0],
+                                  net.head, need_dX, work.loop_max)
+        if general is not None:
+            loss = loss_grad(net, Xn, yb[:n], c, work, False)
         if finish_iteration(net, opt, progress, history, it, loss, updated) >= 0:
             return it
         if epoch_ends(schedule, it):
@@ -280,5 +298,5 @@ def restore_if_nonfinite(theta, backup):
     the parameters before that update and return True."""
     if _first_nonfinite(theta) < 0:
         return False
-    theta[:] = backup
+    copy_into(theta, backup)
     return True

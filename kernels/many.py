@@ -40,6 +40,6 @@ def train_models_serial(trainees, data, idx, lens, it0, status):
 def _train_one(tr, data, idx, lens, it0):
     """One trainee's iterations, split (its blocks one after the other: the
     threads run models here) or not, as the model would train alone."""
-    if tr.buffers.split:
-        return train(tr, data, idx, lens, it0, True)
-    return train(tr, data, idx, lens, it0, None)
+    if tr.buffers.split:  # the models here are two-layer nets: split or fused
+        return train(tr, data, idx, lens, it0, True, None, None)
+    return train(tr, data, idx, lens, it0, None, True, None)

@@ -123,8 +123,11 @@ def forward(net, X, sc):
     """Run the net on X (n, D), dense or ``sparse.CSR``; returns the scores,
     a view into ``sc.acts``."""
     n = X.shape[0]
-    out = layer_rows(sc.acts, net.sizes, n, 0)
-    _layer_forward(net, 0, X, out, sc.loop_max)
+    # Layer 0 as a run-time integer: a literal 0 would compile these callees
+    # again, specialised for it (~0.5 s of a cold first call).
+    first = np.intp(0)
+    out = layer_rows(sc.acts, net.sizes, n, first)
+    _layer_forward(net, first, X, out, sc.loop_max)
     for l in range(1, len(net.w_off)):
         inp, out = out, layer_rows(sc.acts, net.sizes, n, l)
         _layer_forward(net, l, inp, out, sc.loop_max)
@@ -167,9 +170,10 @@ def backward(net, X, d, sc, need_dX):
         # gradient in one pass.
         grad_colsum(d_in, inp, net.codes[l - 1], d_in, bias(grad, net, l - 1), sc.col_acc)
         d = d_in
-    input_grad(X, d, weight(grad, net, 0), sc.loop_max)
+    first = np.intp(0)  # not a literal: see forward
+    input_grad(X, d, weight(grad, net, first), sc.loop_max)
     if need_dX:
-        matmul(d, weight(theta, net, 0).T, sc.dX[:n], sc.loop_max)
+        matmul(d, weight(theta, net, first).T, sc.dX[:n], sc.loop_max)
         if net.residual[0]:
             add_into(sc.dX[:n], d)
 

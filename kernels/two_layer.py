@@ -56,23 +56,16 @@ class TwoLayer(NamedTuple):
 
 
 @njit(**JIT)
-def _two_layer_loss(v, X, y, c, code, need_dX, loop_max):
-    """The loss of (X, y) and every gradient into ``v`` (a :class:`TwoLayer`),
-    L2 factor ``c``, hidden activation ``code``; dX too when ``need_dX``."""
-    return two_layer_step(v.W1, v.b1, v.W2, v.b2, v.dW1, v.db1, v.dW2, v.db2, v.h, v.dh,
-                          v.scores, v.dX, v.row_loss, v.col_acc, v.row_loss[:0], X, y, c,
-                          code, SOFTMAX, need_dX, loop_max)
-
-
-@njit(**JIT)
 def two_layer_step(W1, b1, W2, b2, dW1, db1, dW2, db2, h, dh, scores, dX, row_loss, col_acc,
                    w, X, y, c, code, head, need_dX, loop_max):
-    """:func:`_two_layer_loss` on the fields of a :class:`TwoLayer` (W1 ...
-    col_acc, in its order and with its meanings), for the training loop: it
-    unpacks them once a chunk and calls this every iteration, because each
-    read of a field of a structure of arrays costs Numba a reference-count
-    pair per iteration (the toy step took 2.9 us through the structure, 2.4
-    this way). w: the rows' weights, or empty for none; X (N, D), y (N,)
+    """The loss of (X, y) and every gradient (see the module), on the fields
+    of a :class:`TwoLayer` (W1 ... col_acc, in its order and with its
+    meanings). The training loop unpacks them once a chunk and calls this
+    every iteration, because each read of a field of a structure of arrays
+    costs Numba a reference-count pair per iteration (the toy step took 2.9
+    us through the structure, 2.4 this way); :func:`two_layer_loss` calls it
+    from Python with the same types, so one compile serves both.
+    w: the rows' weights, or empty for none; X (N, D), y (N,)
     or (N, C): the batch (X dense or ``sparse.CSR``); c: the L2 factor; code: the hidden activation;
     head: the output head; need_dX: also dX; loop_max: products at or below it
     run as loops."""
@@ -141,7 +134,8 @@ def two_layer_loss(W1, b1, W2, b2, X, y, reg=0.0, workspace=None, *,
         bufs = checked_buffers(workspace, N, D, H, C, dtype, need_dX,
                                dict(W1=W1, b1=b1, W2=W2, b2=b2, X=X, y=y))
     v = TwoLayer(W1, b1, W2, b2, **bufs)
-    loss = _two_layer_loss(v, X, y, c, code, need_dX, config.GEMM_LOOP_MAX)
+    loss = two_layer_step(*v, v.row_loss[:0], X, y, c, code, SOFTMAX, need_dX,
+                          config.GEMM_LOOP_MAX)
     dW1, db1, dW2, db2 = v.dW1, v.db1, v.dW2, v.db2
     # Bias gradients in the caller's bias shapes (the workspace's own arrays for (H,) biases).
     db1 = db1 if len(b1_shape) == 1 else db1.reshape(b1_shape)

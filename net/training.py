@@ -135,6 +135,7 @@ class Session:
                                  L.history_struct(num_iters, n_epochs))
         self.data = data
         self.split = buf.split
+        self.paths = L.paths(buf)  # the loop's path flags
         self.keep_best = keep_best
         self._remembered = False
         self.flops = chunks.step_flops(net.sizes, batch_rows)
@@ -224,7 +225,7 @@ def run(s, draw, start, stop, *, callback=None, callback_every=0, verbose=False,
     it = start
 
     def step(parallel):
-        return L.train(s.parallel(parallel), s.data, idx, lens, it, True if s.split else None)
+        return L.train(s.parallel(parallel), s.data, idx, lens, it, *s.paths)
 
     try:
         with signals.stop_on_terminate():

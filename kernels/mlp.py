@@ -158,7 +158,7 @@ def backward(net, X, d, sc, need_dX):
     n = X.shape[0]
     L = len(net.w_off)
     sizes, theta, grad = net.sizes, net.theta, net.grad
-    grad_colsum(d, d, IDENTITY, d, bias(grad, net, L - 1), sc.col_acc)
+    grad_colsum(d, d, np.intp(IDENTITY), d, bias(grad, net, L - 1), sc.col_acc)  # see forward
     for l in range(L - 1, 0, -1):
         inp = layer_rows(sc.acts, sizes, n, l - 1)
         matmul(inp.T, d, weight(grad, net, l), sc.loop_max)

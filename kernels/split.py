@@ -90,7 +90,7 @@ def _rows_block(k, n, size, idx, data, v, code, head, Xb, yb, w, loop_max):
     matmul(Xb[i0:i1], v.W1, hb, loop_max)
     bias_act(hb, v.b1, code)
     matmul(hb, v.W2, sb, loop_max)
-    bias_act(sb, v.b2, IDENTITY)
+    bias_act(sb, v.b2, np.intp(IDENTITY))  # not a literal: see two_layer_step
     head_rows(head, sb, yb[i0:i1], sb, v.row_loss[i0:], 1.0 / size)
     if w.size:
         weigh_rows(sb, v.row_loss[i0:], w[i0:i1])
@@ -173,7 +173,7 @@ def split_iteration(tr, v, data, idx, n, size, c):
         return loss, False
     h, dh, s = v.h[:n], v.dh[:n], v.scores[:n]
     matmul(h.T, s, v.dW2, loop_max)
-    grad_colsum(s, s, IDENTITY, s, v.db2, v.col_acc)
+    grad_colsum(s, s, np.intp(IDENTITY), s, v.db2, v.col_acc)  # see two_layer_step
     grad_colsum(dh, h, code, dh, v.db1, v.col_acc)
     opt, theta, grad = tr.optimizer, tr.net.theta, tr.net.grad
     lr, t = tr.progress.lr[0], tr.progress.step[0] + 1

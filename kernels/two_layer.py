@@ -76,11 +76,14 @@ def two_layer_step(W1, b1, W2, b2, dW1, db1, dW2, db2, h, dh, scores, dX, row_lo
     input_product(X, W1, h, loop_max)
     bias_act(h, b1, code)
     matmul(h, W2, s, loop_max)
-    bias_act(s, b2, IDENTITY)
+    # The output layer's code as a run-time integer: a literal would compile
+    # bias_act and grad_colsum again for it (LLVM hoists the code's branch).
+    out = np.intp(IDENTITY)
+    bias_act(s, b2, out)
     loss = head_loss(head, s, y, s, row_loss, w)
     ds = s
     matmul(h.T, ds, dW2, loop_max)
-    grad_colsum(ds, ds, IDENTITY, ds, db2, col_acc)
+    grad_colsum(ds, ds, out, ds, db2, col_acc)
     matmul(ds, W2.T, dh, loop_max)
     grad_colsum(dh, h, code, dh, db1, col_acc)
     input_grad(X, dh, dW1, loop_max)

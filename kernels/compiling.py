@@ -1,8 +1,9 @@
 """Say so, once, when the kernels compile.
 
 A fresh environment (a new notebook runtime, a new install, a new dtype)
-pays Numba's compile time on the first call: 20-40 s on this project's
-2-core machine, during which nothing else shows and the call looks hung.
+without a shipped cache pays Numba's compile time on the first call: 8-16 s
+on this project's 2-core machine, during which nothing else shows and the
+call looks hung.
 Numba announces a compile (a cache miss) with a ``numba:compile`` event; a
 load from the on-disk cache raises none. When a compile of one of
 fusednet's kernels is still running after ``DELAY`` seconds, one line goes
@@ -19,8 +20,8 @@ from numba.core import event
 DELAY = 1.0
 
 MESSAGE = ("fusednet: compiling kernels for this machine, once per install and dtype "
-           "(20-40 s on 2 cores; later runs load them from the cache; "
-           "fusednet.precompile() pays it up front)")
+           "(about 10-20 s on 2 cores; later runs load them from the cache; "
+           "fusednet.precompile(progress=True) pays it up front)")
 
 
 def _ours(ev):

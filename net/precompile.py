@@ -50,7 +50,7 @@ def precompile(dtypes=("float64", "float32"), progress=False):
     prediction and a loss use, for each dtype, drawing nothing from
     ``np.random``. Call it before timing, or before starting worker
     processes: several processes compiling into one cache at once can race.
-    In a fresh environment this is Numba's compile time (about 20 s a dtype
+    In a fresh environment this is Numba's compile time (about 10 s a dtype
     on 2 cores); once cached, or with a shipped cache, well under a second.
 
     ``progress``: True shows a progress bar (tqdm's, when installed); a

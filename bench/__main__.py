@@ -393,6 +393,8 @@ def main(argv=None, prog="fusednet bench"):
     ap.add_argument("--busy", action="store_true",
                     help="time the step quiet and with one core taken by a spinning process "
                          "(shapes digits,cifar,mnist unless --shapes; float64)")
+    ap.add_argument("--calls", type=number(int, 1), default=None,
+                    help="with --busy: ours trains in calls of this many iterations")
     ap.add_argument("--first-call", action="store_true",
                     help="seconds to the first numbers in fresh processes: compiled, loaded from "
                          "the cache, loaded from a shipped cache (bench/first_call.py)")
@@ -466,8 +468,8 @@ def busy_main(ap, args):
     from ..scripts.cli import writable_dir
     out = writable_dir(ap, args.out)
     contenders = [c for c in args.contenders.split(",") if c in ("numpy", "ours", "torch", "jax")]
-    rows = busy.run(shapes, args.repeats or 5, args.block or 0.3, ["ours"] + [c for c in contenders
-                                                                           if c != "ours"])
+    rows = busy.run(shapes, args.repeats or 5, args.block or 0.3,
+                    ["ours"] + [c for c in contenders if c != "ours"], calls=args.calls)
     result = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine(), "rows": rows}
     from ..net.files import write_text
     try:

@@ -3,7 +3,10 @@ core (a pure-Python loop pinned there), and each contender's step is timed
 quiet and busy in the same run, so each side's slowdown is a ratio measured
 in one process.
 
-    fusednet bench --busy [--shapes digits,cifar,mnist] [--repeats 5]
+    fusednet bench --busy [--shapes digits,cifar,mnist] [--repeats 5] [--calls 200]
+
+With ``--calls N`` ours trains in calls of N iterations (a notebook's search
+loop), each call choosing its threads from what the earlier ones measured.
 
 The spinner is paused (SIGSTOP) for the quiet phase and resumed (SIGCONT)
 for the busy one, and killed when the mode ends, also on Ctrl-C or an error.
@@ -48,12 +51,16 @@ def _run_for(step, seconds):
         k = min(2 * k, 10_000)
 
 
-def measure(shape, repeats, block, contenders, set_busy, settle=2.5, gap=0.15):
-    """Medians (us per step) quiet and busy for one shape, float64."""
+def measure(shape, repeats, block, contenders, set_busy, settle=2.5, gap=0.15, calls=None):
+    """Medians (us per step) quiet and busy for one shape, float64; with
+    ``calls``, ours trains in calls of that many iterations."""
     X, y, params, N = workloads.problem(shape, np.dtype(np.float64))
     steppers = {}
     for name in contenders:
-        s = workloads.CONTENDERS[name](X, y, params, N)
+        if name == "ours" and calls:
+            s = workloads.ours_calls_stepper(X, y, params, N, calls=calls)
+        else:
+            s = workloads.CONTENDERS[name](X, y, params, N)
         if s is not None:
             steppers[name] = s
     row = {"shape": shape, "dims": workloads.SHAPES[shape], "dtype": "float64"}
@@ -81,12 +88,13 @@ def measure(shape, repeats, block, contenders, set_busy, settle=2.5, gap=0.15):
     return row
 
 
-def run(shapes, repeats, block, contenders):
+def run(shapes, repeats, block, contenders, calls=None):
     cores = sorted(os.sched_getaffinity(0))
     with spinner(cores[-1]) as set_busy:
         rows = []
         for shape in shapes:
-            rows.append(measure(shape, repeats, block, contenders, set_busy))
+            rows.append(measure(shape, repeats, block, contenders, set_busy, calls=calls))
+            rows[-1]["ours_calls"] = calls
             r = rows[-1]
             print(f"  {shape}: " + ", ".join(
                 f"{k} {r['quiet_us'][k]:.0f} -> {r['busy_us'][k]:.0f} us ({r['slowdown'][k]:.2f}x)"
@@ -96,7 +104,9 @@ def run(shapes, repeats, block, contenders):
 
 def markdown(rows):
     names = [n for n in ("numpy", "ours", "torch", "jax") if n in rows[0]["slowdown"]]
-    label = {"numpy": "NumPy", "ours": "ours", "torch": "PyTorch", "jax": "JAX"}
+    calls = rows[0].get("ours_calls")
+    label = {"numpy": "NumPy", "ours": f"ours ({calls}-iteration calls)" if calls else "ours",
+             "torch": "PyTorch", "jax": "JAX"}
     head = ("| shape | " + " | ".join(f"{label[n]} quiet | {label[n]} busy | slowdown" for n in names)
             + (" | ours busy / JAX busy |" if "jax" in names else " |"))
     lines = [head, "|" + " --- |" * (1 + 3 * len(names) + ("jax" in names))]

@@ -73,6 +73,18 @@ def ours_stepper(X, y, params, N, seed=1):
     return step
 
 
+def ours_calls_stepper(X, y, params, N, seed=1, calls=200):
+    """``step(k)``: k iterations of ``MLP.train`` in calls of at most ``calls``
+    iterations, as a notebook's loop of short calls runs (each call starts
+    its chunks and thread choice anew, with what earlier calls measured)."""
+    step_all = ours_stepper(X, y, params, N, seed)
+
+    def step(k):
+        for start in range(0, k, calls):
+            step_all(min(calls, k - start))
+    return step
+
+
 def ours_1t_stepper(X, y, params, N, seed=1):
     """:func:`ours_stepper` with fusednet limited to one thread (BLAS included)."""
     from ..kernels import threads

@@ -380,7 +380,8 @@ class _BaseMLP(BaseEstimator):
                          np.empty(0) if w is None else np.ascontiguousarray(w))
         s = training.Session(model.packed(), data, batch_rows=B,
                              optimizer=self._optimizer, l2_factor=float(self.alpha),
-                             per_row=True, num_iters=batches.epoch_len, keep_best=early)
+                             per_row=True, num_iters=batches.epoch_len, keep_best=early,
+                             batch_counts=batches.batch_counts)
         order = np.arange(n)
         for _ in range(1 if incremental else self.max_iter):
             if self.shuffle:

@@ -141,7 +141,8 @@ def train_many(X, y, X_val, y_val, settings, *, num_iters=1000, batch_size=200, 
     for (net, _), (_, lr, reg, decay), sampler in zip(models, settings, samplers):
         packed = net.packed()
         sessions.append(training.Session(
-            packed, data, batch_rows=sampler.batch_rows, num_iters=num_iters,
+            packed, data, batch_rows=sampler.batch_rows, batch_counts=sampler.batch_counts,
+            num_iters=num_iters,
             l2_factor=l2_factor(reg, "full"),
             optimizer=training.Optimizer("sgd", None, lr, packed.theta),
             schedule=L.Schedule(sampler.epoch_len, float(decay), 1)))

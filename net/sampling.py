@@ -82,6 +82,11 @@ class Replacement:
         self.n_rows, self.batch_rows, self.source = n_rows, batch_size, source
         self.epoch_len = max(n_rows // batch_size, 1)
 
+    @property
+    def batch_counts(self):
+        """The row counts its batches take: always full."""
+        return (self.batch_rows,)
+
     def draw(self, it, k):
         idx = self.source.integers(self.n_rows, (k, self.batch_rows))
         return idx, np.full(k, self.batch_rows, np.int64)
@@ -97,6 +102,11 @@ class Epochs:
         self.batch_rows = min(batch_size, n_rows)
         self.epoch_len = -(-n_rows // self.batch_rows)
         self.order = None
+
+    @property
+    def batch_counts(self):
+        """The row counts its batches take: full, and an epoch's last."""
+        return (self.batch_rows, self.n_rows % self.batch_rows)
 
     def draw(self, it, k):
         B = self.batch_rows
@@ -124,6 +134,11 @@ class Ordered:
         self.idx = np.zeros((self.epoch_len, self.batch_rows), np.int64)
         self.lens = np.full(self.epoch_len, self.batch_rows, np.int64)
         self.lens[-1] = n_rows - self.batch_rows * (self.epoch_len - 1)
+
+    @property
+    def batch_counts(self):
+        """The row counts its batches take: full, and the epoch's last."""
+        return (self.batch_rows, self.n_rows % self.batch_rows)
 
     def start(self, order):
         """Batches of this epoch: ``order`` (N,) cut into B-row pieces."""

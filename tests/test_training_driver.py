@@ -78,3 +78,29 @@ def test_scikit_learn_schedules_change_the_rate_between_epochs():
     const = training.Optimizer("adam_folded", None, 1e-3, theta, schedules.Constant())
     const.iteration_ends(10)
     assert const.learning_rate == 1e-3 and const.trigger_stopping("", False) is True
+
+
+@pytest.mark.parametrize("sampling_, eval_every, rows", [
+    ("replacement", 0, (200,)),            # full batches only: nothing else is probed
+    ("epochs", 0, (200, 100)),             # and an epoch's last, N % B rows
+    ("replacement", None, (200, 70)),      # and the validation set's last chunk, V % B
+])
+def test_the_thread_count_is_probed_only_at_the_batch_rows_training_takes(
+        monkeypatch, sampling_, eval_every, rows):
+    # A row count no batch takes (digits' 100 rows with replacement) must not
+    # fix the thread count of a step that never runs it.
+    from fusednet.net import chunks
+    seen = []
+
+    def spy(sizes, rows, *args, **kwargs):
+        seen.append(tuple(rows))
+        return True
+    monkeypatch.setattr(chunks, "blas_count_invariant", spy)
+    X, y = blobs(1500, 10, 3)
+    MLP([10, 8, 3], seed=0).train(X, y, X[:270], y[:270], num_iters=2, batch_size=200,
+                                  sampling=sampling_, eval_every=eval_every)
+    assert seen == [rows]
+    assert [s.batch_counts for s in (sampling.Replacement(1500, 200, None),
+                                     sampling.Epochs(1500, 200, None),
+                                     sampling.Ordered(1500, 200))] == [(200,), (200, 100),
+                                                                       (200, 100)]

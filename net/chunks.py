@@ -87,16 +87,18 @@ def threads_allowed():
     return min(threads.get_num_threads(), max(threads.blas().get(), 1))
 
 
-def thread_policy(flops_per_iteration, invariant=True):
-    """The policy of one size of work (steps within a factor of 2 of each
-    other share it), across training calls, for the threads allowed now.
+def thread_policy(flops_per_iteration, invariant=True, kind=None):
+    """The policy of one size and ``kind`` of work (steps within a factor of
+    2 of each other share it, across training calls, when their ``kind``
+    matches: the trainer passes the dtype and whether the step is split,
+    whose times differ 2x at one flop count), for the threads allowed now.
 
     ``invariant``: whether the step's numbers are the same on any thread
     count (:func:`blas_count_invariant`). If not, the count is not measured
     but fixed by the size (:func:`fixed_threads`), so that the same seed
     gives the same model on a quiet and on a busy machine."""
     most = threads_allowed()
-    key = (int(flops_per_iteration).bit_length(), most, bool(invariant))
+    key = (int(flops_per_iteration).bit_length(), most, bool(invariant), kind)
     if key not in _policies:
         fixed = None if invariant else fixed_threads(flops_per_iteration, most)
         _policies[key] = ThreadPolicy(most, fixed)

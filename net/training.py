@@ -139,6 +139,9 @@ class Session:
         self.keep_best = keep_best
         self._remembered = False
         self.flops = chunks.step_flops(net.sizes, batch_rows)
+        # Its thread policy's kind: a float32 step's timings (or a split
+        # one's) must not steer a float64 one's choice at the same flops.
+        self.kind = (net.theta.dtype.str, bool(self.split))
         # A split step's numbers never depend on the thread count; an unsplit
         # one's may, through BLAS, and then its count is fixed (net.chunks).
         # Its batches take the sampler's row counts (full, or also an epoch's
@@ -226,7 +229,7 @@ def run(s, draw, start, stop, *, callback=None, callback_every=0, verbose=False,
     """
     steps0 = s.steps
     total = stop if num_iters is None else num_iters
-    plan = _Plan(s.flops, s.batch_rows, 1, invariant=s.invariant)
+    plan = _Plan(s.flops, s.batch_rows, 1, invariant=s.invariant, kind=s.kind)
     it = start
 
     def step(parallel):
@@ -338,8 +341,8 @@ class _Plan:
     times its count's last timing is taken for a compile of new types and
     not recorded."""
 
-    def __init__(self, flops, batch_rows, models, adaptive=True, invariant=True):
-        self.policy = chunks.thread_policy(flops, invariant) if adaptive else None
+    def __init__(self, flops, batch_rows, models, adaptive=True, invariant=True, kind=None):
+        self.policy = chunks.thread_policy(flops, invariant, kind) if adaptive else None
         self.untimed = self.policy is None or not self.policy.calls
         if self.policy is not None:
             self.policy.calls += 1

@@ -99,7 +99,8 @@ def test_short_calls_time_their_first_chunk_from_the_second_call_on():
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((40, 7)), rng.integers(0, 3, 40)
     m = MLP([7, 9, 3], seed=0)
-    policy = chunks.thread_policy(chunks.step_flops(np.array([7, 9, 3]), 10))
+    policy = chunks.thread_policy(chunks.step_flops(np.array([7, 9, 3]), 10),
+                                  kind=(np.dtype(np.float64).str, False))
     policy.calls, policy.per_it = 0, {}
     m.train(X, y, X, y, num_iters=4, batch_size=10)
     assert policy.calls == 1 and policy.per_it == {}
@@ -326,5 +327,20 @@ def test_the_invariance_probe_covers_an_epochs_last_batch_and_the_validation_chu
     monkeypatch.setattr(chunks, "threads_allowed", lambda: 2)
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((1347, 64)), rng.integers(0, 10, 1347)
-    MLP([64, 100, 10], seed=0).train(X, y, X[:150], y[:150], num_iters=3, batch_size=200)
+    MLP([64, 100, 10], seed=0).train(X, y, X[:150], y[:150], num_iters=3, batch_size=200,
+                                     sampling="epochs")
     assert {200, 147, 150} <= set(seen)
+
+
+def test_float32_and_float64_steps_keep_their_own_thread_timings(monkeypatch):
+    # At one flop count a float32 step takes about half a float64 one's time
+    # (a split step other times again): sharing timings, one dtype's first
+    # chunk looked 8x slower than the other's and was recorded, and the
+    # policy stayed on the wrong count.
+    from fusednet import MLP
+    monkeypatch.setattr(chunks, "_policies", {})
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((60, 8)), rng.integers(0, 3, 60)
+    for dtype in (np.float64, np.float32):
+        MLP([8, 16, 3], dtype=dtype, seed=0).train(X, y, X, y, num_iters=3, batch_size=20)
+    assert sorted(key[3] for key in chunks._policies) == [("<f4", False), ("<f8", False)]

@@ -56,7 +56,7 @@ Two more things a cache entry must match before it is used:
 
 **The shipped cache** is a read-only cache directory installed with the
 package (``kernels/shipped``, or ``FUSEDNET_SHIPPED_CACHE``), built when the
-wheel is built (``scripts/ship.py``) so that a fresh install loads the kernels
+wheel is built (``fusednet precompile --ship``, ``scripts/precompile.py``) so that a fresh install loads the kernels
 instead of compiling them. It is tried before the writable cache. Its entries
 are keyed by their sources' digests, not by where the files are, and may be
 built for a CPU family (``x86-64-v3``: the ISA features the code may use,
@@ -142,13 +142,12 @@ class _Files(caching.IndexDataCacheFile):
         self._version = VERSION
 
     def load_compatible(self, key):
-        """The entry for ``key``'s signature and bytecode built for a target
-        this machine runs (:func:`runs_here`), or None."""
+        """The entry for ``key``'s signature and bytecode built for the best
+        target this machine runs (:func:`best_target`), or None."""
         sig, target, code = key
-        for (s, t, c), name in self._load_index().items():
-            if s == sig and c == code and runs_here(t, target):
-                return self.load((s, t, c))
-        return None
+        built = [t for s, t, c in self._load_index() if s == sig and c == code]
+        best = best_target(built, target)
+        return None if best is None else self.load((sig, best, code))
 
     def load(self, key):
         overloads = self._load_index()
@@ -218,6 +217,15 @@ def runs_here(built, host):
     def enabled(f):
         return {x[1:] for x in f.split(",") if x.startswith("+")}
     return enabled(features) <= enabled(host_features)
+
+
+def best_target(built, host):
+    """Of the targets ``built`` (a shipped cache may hold several levels),
+    the one to load on ``host``: this CPU model's own build, else the highest
+    x86-64 level it runs; None when it runs none."""
+    usable = [t for t in built if runs_here(t, host)]
+    return max(usable, key=lambda t: (t[1] == host[1], FAMILIES.index(t[1]) if t[1] in FAMILIES
+                                      else -1), default=None)
 
 
 class KernelCache(caching.FunctionCache):

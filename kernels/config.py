@@ -130,7 +130,7 @@ def _shipped_cache():
     """The shipped cache's directory (``kernels/cache.py``) and whether this
     process builds it: ``FUSEDNET_SHIPPED_CACHE`` names another directory
     (``off``: none); ``FUSEDNET_SHIP=1`` writes the kernels this process
-    compiles there (``scripts/ship.py`` sets it)."""
+    compiles there (``fusednet precompile --ship`` sets it)."""
     where = os.environ.get("FUSEDNET_SHIPPED_CACHE", "")
     if where.lower() == "off":
         return None, False

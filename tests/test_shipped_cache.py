@@ -16,7 +16,7 @@ from llvmlite import binding as ll
 
 from fusednet import kernels
 from fusednet.kernels import reference
-from fusednet.kernels.cache import runs_here
+from fusednet.kernels.cache import best_target, runs_here
 from fusednet.kernels.compiling import MESSAGE
 from fusednet.scripts.precompile import level_features, target_env
 
@@ -159,3 +159,14 @@ V3 = level_features("x86-64-v3")
 ])
 def test_shipped_code_runs_only_where_every_feature_it_uses_is_present(built, host, runs):
     assert runs_here(built, host) is runs
+
+
+def test_the_best_shipped_target_is_this_models_own_else_the_highest_level_it_runs():
+    v2, v4 = level_features("x86-64-v2"), level_features("x86-64-v4")
+    host = (TRIPLE, "znver4", v4 + ",+avx512vnni")
+    levels = [(TRIPLE, "x86-64-v3", V3), (TRIPLE, "x86-64-v4", v4), (TRIPLE, "x86-64-v2", v2)]
+    own = (TRIPLE, "znver4", v4)
+    assert best_target(levels, host) == levels[1]                 # v4 before v3, in any order
+    assert best_target(levels + [own], host) == own
+    assert best_target(levels, (TRIPLE, "haswell", V3)) == levels[0]
+    assert best_target(levels[1:2], (TRIPLE, "haswell", V3)) is None

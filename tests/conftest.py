@@ -15,13 +15,36 @@ if __import__("os").environ.get("FUSEDNET_COUNT_PROCESSES"):
     import subprocess
 
     _started = []
+    _in_test = False
     _init = subprocess.Popen.__init__
 
     def _counting_init(self, args, *rest, **kwargs):
-        _started.append(args)
+        if _in_test:
+            _started.append(args)
         _init(self, args, *rest, **kwargs)
 
     subprocess.Popen.__init__ = _counting_init
 
+    _from_workers = []
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(item, nextitem):
+        # Only the tests' own processes: not xdist's workers, not platform's probes.
+        global _in_test
+        _in_test = True
+        try:
+            return (yield)
+        finally:
+            _in_test = False
+
+    def pytest_sessionfinish(session):
+        # An xdist worker hands its count to the controller, which prints the sum.
+        if hasattr(session.config, "workeroutput"):
+            session.config.workeroutput["processes_started"] = len(_started)
+
+    def pytest_testnodedown(node, error):
+        _from_workers.append(node.workeroutput.get("processes_started", 0))
+
     def pytest_terminal_summary(terminalreporter):
-        terminalreporter.write_line(f"processes started by the tests: {len(_started)}")
+        count = len(_started) + sum(_from_workers)
+        terminalreporter.write_line(f"processes started by the tests: {count}")

@@ -23,7 +23,7 @@ from numba import njit
 from .activations import IDENTITY
 from .config import JIT
 from .epilogues import add_into, bias_act, grad_colsum, l2_fold
-from .heads import POISSON, SQUARED, SQUARED_MEAN, head_loss, row_matches
+from .heads import POISSON, SQUARED, SQUARED_MEAN, count_matches, head_loss
 from .matmul import matmul
 from .sparse import add_input, input_grad, input_product, take_rows
 
@@ -190,7 +190,7 @@ def l2_penalty(net, c):
 @njit(**JIT)
 def score(net, X, y, sc):
     """The net's score on (X, y), run as many rows at a time as ``sc`` holds:
-    the fraction of rows it gets right (``heads.row_matches``; 0 for no
+    the fraction of rows it gets right (``heads.count_matches``; 0 for no
     rows), or for a squared-error or Poisson head R^2 (of the predictions:
     the scores, or exp(scores)), averaged over the outputs as scikit-learn's
     ``r2_score`` does."""
@@ -201,10 +201,7 @@ def score(net, X, y, sc):
     correct = 0
     for start in range(0, X.shape[0], chunk):
         stop = min(start + chunk, X.shape[0])
-        scores = forward(net, take_rows(X, start, stop), sc)
-        for i in range(stop - start):
-            if row_matches(net.head, scores, i, y, start + i):
-                correct += 1
+        correct += count_matches(forward(net, take_rows(X, start, stop), sc), y, start)
     return correct / max(X.shape[0], 1)
 
 

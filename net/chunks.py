@@ -114,30 +114,37 @@ def fixed_threads(flops_per_iteration, most):
 _invariant = {}
 
 
-def blas_count_invariant(sizes, rows, dtype, loop_max, dense_input=True):
+def blas_count_invariant(sizes, rows, dtype, loop_max, dense_input=True, scored=()):
     """Whether every BLAS product of a training step of a net of layer
-    ``sizes`` on batches of each of ``rows`` (the row counts its batches and
-    evaluation chunks take: a full batch, an epoch's last one, ...) gives the
+    ``sizes`` on batches of each of ``rows`` (the row counts its batches
+    take: a full batch, an epoch's last one, ...), and of its scoring of
+    each of ``scored`` rows (the validation set's last chunk), gives the
     same bits on one thread and on the most allowed. OpenBLAS splits a product's output over its
     threads, and at some shapes the pieces' edges go through other
     micro-kernels that round differently (float32 here: 64 x 150 @ 150 x
     100 differs in the last bits; float64 at 256 x 784 @ 784 x 512 on
-    AVX-512 kernels). Found once per shape and process by running the
-    step's products (``X W``, ``X^T dZ``, ``dZ W^T`` of each layer; those of
-    ``m n k <= loop_max`` are loops, not BLAS; so are the first layer's
-    where the input is sparse, not ``dense_input``) on random numbers both
-    ways."""
+    AVX-512 kernels, and 100 x 100 @ 100 x 64 on this machine's). Found once
+    per shape and process by running on random numbers, both ways, the
+    products the step runs: ``X W`` of each layer, ``X^T dZ`` of each, and
+    ``dZ W^T`` of each but the first (training needs no input gradient);
+    only ``X W`` for rows that are only scored. Products of ``m n k <=
+    loop_max`` are loops, not BLAS; so are the first layer's where the input
+    is sparse, not ``dense_input``."""
     most = threads_allowed()
     if most < 2:
         return True
     sizes = tuple(int(n) for n in sizes)
-    return all(_invariant_at(sizes, int(B), np.dtype(dtype), loop_max, dense_input, most)
-               for B in sorted(set(rows)) if B > 0)
+    trained = {int(B) for B in rows if B > 0}
+    checks = [(B, True) for B in sorted(trained)]
+    checks += [(int(B), False) for B in sorted({int(B) for B in scored}) if B > 0 and B not in trained]
+    return all(_invariant_at(sizes, B, np.dtype(dtype), loop_max, dense_input, most, backward)
+               for B, backward in checks)
 
 
-def _invariant_at(sizes, B, dtype, loop_max, dense_input, most):
-    """:func:`blas_count_invariant` for batches of B rows (found once a process)."""
-    key = (sizes, B, dtype.str, most, bool(dense_input), loop_max)
+def _invariant_at(sizes, B, dtype, loop_max, dense_input, most, backward=True):
+    """:func:`blas_count_invariant` for B rows, trained (``backward``) or
+    only scored (found once a process)."""
+    key = (sizes, B, dtype.str, most, bool(dense_input), loop_max, bool(backward))
     if key not in _invariant:
         rng = np.random.default_rng(0)
         same = True
@@ -149,10 +156,18 @@ def _invariant_at(sizes, B, dtype, loop_max, dense_input, most):
             products = []
             for n in (1, most):
                 with threads.blas_threads(n):
-                    products.append((X @ W, X.T @ dZ, dZ @ W.T))
+                    products.append(step_products(layer, X, W, dZ, backward))
             same = same and all(np.array_equal(a, b) for a, b in zip(*products))
         _invariant[key] = same
     return _invariant[key]
+
+
+def step_products(layer, X, W, dZ, backward):
+    """The products a step runs at ``layer``: the forward ``X W``; when
+    ``backward`` also ``X^T dZ`` and, past the first layer, ``dZ W^T``."""
+    if not backward:
+        return [X @ W]
+    return [X @ W, X.T @ dZ] + ([dZ @ W.T] if layer > 0 else [])
 
 
 def call_chunk(call, parallel, blas):

@@ -146,14 +146,16 @@ class Session:
         # one's may, through BLAS, and then its count is fixed (net.chunks).
         # Its batches take the sampler's row counts (full, or also an epoch's
         # last: N % B rows), and at epoch boundaries the validation set is
-        # scored in chunks of B and V % B rows. Only those are probed: a
-        # count that no batch takes (digits' 100 rows, float64) would fix the
-        # thread count of a step that never runs it (1.3x slower quiet).
+        # scored in chunks of B and V % B rows (forward products only). Only
+        # those products at those counts are probed: one that no step runs
+        # (digits' 100 rows with replacement, float64; or the input gradient
+        # dZ W1^T, which training never computes) would fix the thread count
+        # of a step that does not depend on it (1.3x slower quiet).
         counts = (batch_rows, data.X.shape[0] % batch_rows) if batch_counts is None else batch_counts
-        rows = tuple(counts) + ((data.X_val.shape[0] % batch_rows,) if schedule.epoch_len else ())
+        scored = (data.X_val.shape[0] % batch_rows,) if schedule.epoch_len else ()
         self.invariant = bool(self.split) or chunks.blas_count_invariant(
-            net.sizes, rows, net.theta.dtype, config.GEMM_LOOP_MAX,
-            dense_input=isinstance(data.X, np.ndarray))
+            net.sizes, counts, net.theta.dtype, config.GEMM_LOOP_MAX,
+            dense_input=isinstance(data.X, np.ndarray), scored=scored)
 
     @property
     def batch_rows(self):

@@ -344,3 +344,27 @@ def test_float32_and_float64_steps_keep_their_own_thread_timings(monkeypatch):
     for dtype in (np.float64, np.float32):
         MLP([8, 16, 3], dtype=dtype, seed=0).train(X, y, X, y, num_iters=3, batch_size=20)
     assert sorted(key[3] for key in chunks._policies) == [("<f4", False), ("<f8", False)]
+
+
+def test_the_invariance_probe_runs_only_the_products_a_step_runs(monkeypatch):
+    # Training never computes the input gradient dZ W1^T, and the validation
+    # set's last chunk is only scored (X W): a product at a count no step
+    # runs (float64 100 x 100 @ 100 x 64 differs here between 1 and 2
+    # threads) must not fix the thread count of a step that never runs it.
+    rng = np.random.default_rng(0)
+    X, W, dZ = rng.standard_normal((7, 3)), rng.standard_normal((3, 5)), rng.standard_normal((7, 5))
+    shapes = lambda layer, backward: [p.shape for p in chunks.step_products(  # noqa: E731
+        layer, X, W, dZ, backward)]
+    assert shapes(0, True) == [(7, 5), (3, 5)]
+    assert shapes(1, True) == [(7, 5), (3, 5), (7, 3)]
+    assert shapes(1, False) == [(7, 5)]
+    np.testing.assert_array_equal(chunks.step_products(1, X, W, dZ, True)[2], dZ @ W.T)
+    seen = []
+    monkeypatch.setattr(chunks, "_invariant", {})
+    monkeypatch.setattr(chunks, "threads_allowed", lambda: 2)
+    monkeypatch.setattr(chunks, "_invariant_at",
+                        lambda sizes, B, *rest: seen.append((B, rest[-1])) or True)
+    assert chunks.blas_count_invariant([64, 100, 10], (200, 100), np.float64,
+                                       config.GEMM_LOOP_MAX, scored=(100, 70, 0))
+    # 100 rows are trained (backward too), so checked once as such.
+    assert seen == [(100, True), (200, True), (70, False)]

@@ -92,8 +92,8 @@ def test_the_thread_count_is_probed_only_at_the_batch_rows_training_takes(
     from fusednet.net import chunks
     seen = []
 
-    def spy(sizes, rows, *args, **kwargs):
-        seen.append(tuple(rows))
+    def spy(sizes, rows, *args, scored=(), **kwargs):
+        seen.append(tuple(rows) + tuple(scored))
         return True
     monkeypatch.setattr(chunks, "blas_count_invariant", spy)
     X, y = blobs(1500, 10, 3)

@@ -24,7 +24,7 @@ from numba import njit, prange
 from .config import JIT
 from .epilogues import copy_into, ordered_sum
 from .heads import head_rows, weigh_rows
-from .mlp import Net, Scratch, backward, forward, l2_penalty
+from .mlp import Net, Scratch, backward, forward, l2_penalty, limits
 from .sparse import CSR, take_rows
 
 
@@ -45,7 +45,7 @@ class Blocks(NamedTuple):
     col_acc: np.ndarray
     w: np.ndarray
     rows: int
-    loop_max: int
+    loop_max: tuple
 
 
 def blocks(net, n, rows, loop_max, w=None):
@@ -60,7 +60,7 @@ def blocks(net, n, rows, loop_max, w=None):
                   np.empty((K, width), dtype), np.empty((K, width), dtype),
                   np.empty((K, rows)), np.empty((K, int(net.sizes.max()))),
                   np.empty(0) if w is None else np.ascontiguousarray(w, np.float64),
-                  int(rows), int(loop_max))
+                  int(rows), limits(loop_max))
 
 
 @njit(**JIT)

@@ -123,33 +123,39 @@ def blas_count_invariant(sizes, rows, dtype, loop_max, dense_input=True):
     micro-kernels that round differently (float32 here: 64 x 150 @ 150 x
     100 differs in the last bits; float64 at 256 x 784 @ 784 x 512 on
     AVX-512 kernels). Found once per shape and process by running the
-    step's products (``X W``, ``X^T dZ``, ``dZ W^T`` of each layer; those of
-    ``m n k <= loop_max`` are loops, not BLAS; so are the first layer's
-    where the input is sparse, not ``dense_input``) on random numbers both
-    ways."""
+    step's products (``X W``, ``X^T dZ``, ``dZ W^T`` of each layer; those
+    with ``m n k`` at or below their form's limit in ``loop_max``, the
+    ``config.loop_max`` triple, are loops, not BLAS; so are the first
+    layer's where the input is sparse, not ``dense_input``) on random
+    numbers both ways."""
     most = threads_allowed()
     if most < 2:
         return True
     sizes = tuple(int(n) for n in sizes)
-    return all(_invariant_at(sizes, int(B), np.dtype(dtype), loop_max, dense_input, most)
+    limits = tuple(int(v) for v in loop_max)
+    return all(_invariant_at(sizes, int(B), np.dtype(dtype), limits, dense_input, most)
                for B in sorted(set(rows)) if B > 0)
 
 
-def _invariant_at(sizes, B, dtype, loop_max, dense_input, most):
-    """:func:`blas_count_invariant` for batches of B rows (found once a process)."""
-    key = (sizes, B, dtype.str, most, bool(dense_input), loop_max)
+def _invariant_at(sizes, B, dtype, limits, dense_input, most):
+    """:func:`blas_count_invariant` for batches of B rows (found once a process);
+    limits: ``loop_max`` as a tuple of ints."""
+    key = (sizes, B, dtype.str, most, bool(dense_input), limits)
     if key not in _invariant:
         rng = np.random.default_rng(0)
         same = True
         for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-            if B * fan_in * fan_out <= loop_max or (layer == 0 and not dense_input):
+            if layer == 0 and not dense_input:
                 continue
             X, W, dZ = (rng.standard_normal(shape).astype(dtype)
                         for shape in ((B, fan_in), (fan_in, fan_out), (B, fan_out)))
+            # In the order of kernels.matmul's limits: X W, X^T dZ, dZ W^T.
+            blas = [(X, W), (X.T, dZ), (dZ, W.T)]
+            blas = [ab for ab, limit in zip(blas, limits) if B * fan_in * fan_out > limit]
             products = []
             for n in (1, most):
                 with threads.blas_threads(n):
-                    products.append((X @ W, X.T @ dZ, dZ @ W.T))
+                    products.append([a @ b for a, b in blas])
             same = same and all(np.array_equal(a, b) for a, b in zip(*products))
         _invariant[key] = same
     return _invariant[key]

@@ -21,7 +21,7 @@ def run_without_jit(args):
 
 @pytest.mark.slow
 def test_kernels_match_the_reference_with_jit_disabled():
-    # Above GEMM_LOOP_MAX the products call BLAS (silently zeros before), and
+    # Above their loop_max limits the products call BLAS (silently zeros before), and
     # the softmax, sigmoid, two_layer_loss and train use the inlined exp (an
     # LLVM intrinsic, NotImplementedError before).
     out = run_without_jit(["-m", "pytest", "-q", "-p", "no:cacheprovider",

@@ -194,11 +194,13 @@ def test_the_invariance_probe_finds_what_a_direct_comparison_finds(monkeypatch):
         for n in (1, chunks.threads_allowed()):
             with threads.blas_threads(n):
                 products.append(X @ W)
-        probe = chunks.blas_count_invariant([64, 100], (200,), dtype, config.GEMM_LOOP_MAX)
+        # Every product through BLAS (limits 0), as the direct comparison.
+        probe = chunks.blas_count_invariant([64, 100], (200,), dtype, (0, 0, 0))
         if not np.array_equal(*products):
             assert probe is False
-        # Products of loops only (m n k <= GEMM_LOOP_MAX) never depend on it.
-        assert chunks.blas_count_invariant([4, 10, 3], (5,), dtype, config.GEMM_LOOP_MAX)
+        # Products of loops only (m n k at or below their limits) never depend on it.
+        assert chunks.blas_count_invariant([4, 10, 3], (5,), dtype, config.loop_max(dtype))
+        assert chunks.blas_count_invariant([64, 100], (200,), dtype, (200 * 64 * 100,) * 3)
 
 
 SAME_SEED = textwrap.dedent("""

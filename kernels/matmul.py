@@ -12,11 +12,12 @@ in 8-12 vector accumulators while ``p`` runs over the whole inner dimension:
 columns that remain. A row beyond ``m`` in the last block repeats row
 ``m - 1`` and is not stored. B is read a row of a panel at a time, one
 vector load; a B whose rows are not contiguous (``dZ W^T``: W^T) is first
-copied, a panel at a time, to the stack. Each output is one chain of FMAs
-in the order of ``p``, so the result does not depend on the blocking or the
-thread. A single output column (``n == 1``, a one-output net) runs as dot
-products instead, along a row of A or a column of it, whichever is
-contiguous.
+copied, a panel at a time, to the stack; a narrow ``X^T dZ`` runs as
+``(dZ^T X)^T``, Vectors along its rows. Each output is one chain of FMAs in
+the order of ``p`` whichever way, so a row's result depends neither on the
+blocking nor on the other rows nor on the thread. A single output column
+(``n == 1``, a one-output net) runs as dot products instead (reassociated
+along a row of A, or column updates where A's columns are contiguous).
 
 Which products run as loops: ``loop_max``, a ``(X W, X^T dZ, dZ W^T)`` triple
 of size limits (``config.loop_max``), read by the Python side at each call.

@@ -3,9 +3,9 @@
 Numba leaves LLVM's SLP vectorizer off (``NUMBA_SLP_VECTORIZE=0``), so a
 block of the output held in scalar accumulators stays scalar, and its loop
 vectorizer only vectorizes an innermost loop of run-time length, four
-vectors at a time: a row of 10 outputs never reaches its vector body. With
-both, the best looped products measured here took 1.5-4x OpenBLAS's time at
-the toy's shapes (``X W1``, 200 x 4 @ 4 x 10: 1.3 us against 0.88). So the
+vectors at a time: a row of 10 outputs never reaches its vector body. The
+best of eight loop orders measured here took 1.0-1.9x OpenBLAS's time on the
+toy's five products (``X W1``, 200 x 4 @ 4 x 10: 1.30 us against 0.88). So the
 register block is written out: a :class:`Vector` is an LLVM vector of
 ``lanes`` values (4 float64, 8 float32), living in a register, and five
 intrinsics load, multiply-add and store it:

@@ -29,8 +29,7 @@ import time
 import numpy as np
 from numba import njit
 
-from ..kernels import simd
-from ..kernels.matmul import DZ_WT, XT_DZ, XW, matmul
+from ..kernels.matmul import DZ_WT, MAX_TRANSPOSED_K, XT_DZ, XW, matmul
 
 FORMS = {XW: "X W", XT_DZ: "X^T dZ", DZ_WT: "dZ W^T"}
 ROWS = (16, 64, 200)
@@ -85,10 +84,9 @@ def measure(form, rows, fan_in, fan_out, dtype, repeats, rng):
 
 
 def looped_k(k):
-    """Whether ``dZ W^T`` with inner size k can run as loops at all: its W^T
-    is copied to the stack a panel (3 Vectors wide) at a time (``matmul``
+    """Whether ``dZ W^T`` with inner size k can run as loops at all (``matmul``
     sends larger k to BLAS whatever the limit)."""
-    return k * 3 * simd.BYTES <= simd.SCRATCH
+    return k <= MAX_TRANSPOSED_K
 
 
 def crossover(results, tolerance=TOLERANCE):

@@ -41,8 +41,8 @@ import numpy as np
 #:     float32 X^T dZ    720,000 / 800,000               every size
 #:     float32 dZ W^T     12,288 / 16,000                12,288 / 16,000
 #:
-#: The loops took 0.5x BLAS's time (median over the shapes) up to 1e4 and
-#: 0.6-0.8x up to 3e5 for X W and X^T dZ, 0.7-0.9x for dZ W^T. From ~2.6e5
+#: The loops' time over BLAS's, medians over the shapes: 0.5-0.7 up to 1e4
+#: and 0.5-0.85 up to 3e5 for X W and X^T dZ, 0.7-0.95 for dZ W^T. From ~2.6e5
 #: OpenBLAS runs its two threads; X W and X^T dZ are set a little under
 #: where they lost to those (with the other core free; 614,400-819,200 in
 #: three runs that day). dZ W^T lost only at 16 rows a batch (1.06-1.13x:

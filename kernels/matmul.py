@@ -32,6 +32,9 @@ from .config import JIT
 
 #: ``loop_max`` slots: the forms of product the kernels run.
 XW, XT_DZ, DZ_WT = 0, 1, 2
+#: The largest k of a ``dZ W^T`` the loops run: a panel of W^T (k x 3
+#: Vectors) is copied to the stack (``simd.SCRATCH``); larger ones go to BLAS.
+MAX_TRANSPOSED_K = simd.SCRATCH // (3 * simd.BYTES)
 
 
 @njit(**JIT)
@@ -65,9 +68,9 @@ def form(A, B):
 
 
 @njit(inline="always", **JIT)
-def _fits_stack(k, out):
+def _fits_stack(k):
     """Whether a panel of k rows of a transposed B fits ``simd.SCRATCH``."""
-    return k * 3 * simd.lanes(out) * out.itemsize <= simd.SCRATCH
+    return k <= MAX_TRANSPOSED_K
 
 
 @njit(**JIT)
@@ -75,10 +78,11 @@ def matmul(A, B, out, loop_max):
     """``out[:] = A @ B`` for A (m, k), B (k, n), out (m, n).
 
     A and B may be transposed views. Products with ``m * n * k`` at or below
-    their form's limit in ``loop_max`` (see :func:`form`), and operands BLAS
-    cannot take (strided views), run as the loops of this module: at these
-    sizes a BLAS call and its packing cost more than the arithmetic. Larger
-    products call NumPy's ``cblas_?gemm`` (see ``blas``).
+    their form's limit in ``loop_max`` (see :func:`form`; a ``dZ W^T`` also
+    with k <= ``MAX_TRANSPOSED_K``), and operands BLAS cannot take (strided
+    views), run as the loops of this module: at these sizes a BLAS call and
+    its packing cost more than the arithmetic. Larger products call NumPy's
+    ``cblas_?gemm`` (see ``blas``).
     """
     m, k = A.shape
     n = B.shape[1]
@@ -88,8 +92,7 @@ def matmul(A, B, out, loop_max):
         out[:] = 0
         return
     f = form(A, B)
-    # A transposed B with k > 170 does not fit the loops' stack copy.
-    if m * n * k > loop_max[f] or (f == DZ_WT and not _fits_stack(k, out)):
+    if m * n * k > loop_max[f] or (f == DZ_WT and not _fits_stack(k)):
         ta, lda = _blas_layout(A)
         tb, ldb = _blas_layout(B)
         tc, ldc = _blas_layout(out)
@@ -175,7 +178,7 @@ def _transposed_b(A, B, out):
     loops."""
     k, n = B.shape
     L = simd.lanes(out)
-    if not _fits_stack(k, out):
+    if not _fits_stack(k):
         _plain(A, B, out)
         return
     Bt = B.T  # (n, k): rows contiguous when B is a transposed C array

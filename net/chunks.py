@@ -9,6 +9,7 @@ shape while the per-chunk cost stays negligible.
 import numpy as np
 
 from ..kernels import config, threads
+from ..kernels.matmul import DZ_WT, MAX_TRANSPOSED_K
 
 
 def step_flops(sizes, batch_rows):
@@ -125,9 +126,10 @@ def blas_count_invariant(sizes, rows, dtype, loop_max, dense_input=True):
     AVX-512 kernels). Found once per shape and process by running the
     step's products (``X W``, ``X^T dZ``, ``dZ W^T`` of each layer; those
     with ``m n k`` at or below their form's limit in ``loop_max``, the
-    ``config.loop_max`` triple, are loops, not BLAS; so are the first
-    layer's where the input is sparse, not ``dense_input``) on random
-    numbers both ways."""
+    ``config.loop_max`` triple, are loops, not BLAS, a ``dZ W^T`` only with
+    fan_out up to ``matmul.MAX_TRANSPOSED_K``; so are the first layer's
+    where the input is sparse, not ``dense_input``) on random numbers both
+    ways."""
     most = threads_allowed()
     if most < 2:
         return True
@@ -149,9 +151,12 @@ def _invariant_at(sizes, B, dtype, limits, dense_input, most):
                 continue
             X, W, dZ = (rng.standard_normal(shape).astype(dtype)
                         for shape in ((B, fan_in), (fan_in, fan_out), (B, fan_out)))
-            # In the order of kernels.matmul's limits: X W, X^T dZ, dZ W^T.
+            # In the order of kernels.matmul's limits: X W, X^T dZ, dZ W^T
+            # (the last one through BLAS also for k = fan_out above the loops').
             blas = [(X, W), (X.T, dZ), (dZ, W.T)]
-            blas = [ab for ab, limit in zip(blas, limits) if B * fan_in * fan_out > limit]
+            blas = [ab for i, (ab, limit) in enumerate(zip(blas, limits))
+                    if B * fan_in * fan_out > limit
+                    or (i == DZ_WT and fan_out > MAX_TRANSPOSED_K)]
             products = []
             for n in (1, most):
                 with threads.blas_threads(n):

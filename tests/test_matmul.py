@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fusednet.kernels import config, simd
-from fusednet.kernels.matmul import DZ_WT, XT_DZ, XW, form, loops, matmul
+from fusednet.kernels.matmul import DZ_WT, MAX_TRANSPOSED_K, XT_DZ, XW, form, loops, matmul
 
 #: Agreement with the float64 product, relative to its largest entry.
 TOL = {np.dtype(np.float64): 1e-13, np.dtype(np.float32): 1e-5}
@@ -57,8 +57,8 @@ def test_loops_match_numpy_at_the_edges_of_every_block(dtype, form_name):
     ms = sorted(set().union(*(edges(b) for b in (4, 6, 8, L, 2 * L, 3 * L))))
     ks = [1, 2, 3]
     if form_name == "B transposed":
-        fits = simd.SCRATCH // (3 * L * np.dtype(dtype).itemsize)
-        ks += edges(fits)
+        assert MAX_TRANSPOSED_K == simd.SCRATCH // (3 * L * np.dtype(dtype).itemsize)
+        ks += edges(MAX_TRANSPOSED_K)
     for m, n, k in itertools.product(ms, ns, ks):
         A, B = operands(rng, form_name, m, k, n, dtype)
         out = np.full((m, n), np.nan, dtype)

@@ -9,27 +9,39 @@ in 8-12 vector accumulators while ``p`` runs over the whole inner dimension:
             acc[row][v] = sum_p A[i + row, p] * B[p, j + v lanes : ...]   (one FMA each)
 
 4 rows x 3 Vectors, 6 x 2 or 8 x 1, the panel's last Vector masked to the
-columns that remain. A row beyond ``m`` in the last block repeats row
-``m - 1`` and is not stored. B is read a row of a panel at a time, one
-vector load; a B whose rows are not contiguous (``dZ W^T``: W^T) is first
-copied, a panel at a time, to the stack; a narrow ``X^T dZ`` runs as
-``(dZ^T X)^T``, Vectors along its rows. Each output is one chain of FMAs in
-the order of ``p`` whichever way, so a row's result depends neither on the
-blocking nor on the other rows nor on the thread. A single output column
-(``n == 1``, a one-output net) runs as dot products instead (reassociated
-along a row of A, or column updates where A's columns are contiguous).
+columns that remain (a single output column, ``n == 1``, too). A row beyond
+``m`` in the last block repeats row ``m - 1`` and is not stored. B is read a
+row of a panel at a time, one vector load; a B whose rows are not contiguous
+(``dZ W^T``: W^T) is first copied, a panel at a time, to the stack; a narrow
+``X^T dZ`` runs as ``(dZ^T X)^T``, Vectors along its rows. Each output is one
+chain of FMAs in the order of ``p`` whichever way (no ``reassoc`` in
+``config.FASTMATH``, no partial sums), so a row's result depends neither on
+the blocking nor on the other rows nor on the thread, nor on where the code
+was compiled. Operands of other strides (no kernel passes them) run as plain
+loops, each output again a chain in the order of ``p``.
+
+The loops are compiled once a dtype, as a C entry point that kernels call by
+name (:func:`_entry`), whatever the layouts: ``matmul`` itself, compiled
+into every kernel for each layout it is passed, is small.
 
 Which products run as loops: ``loop_max``, a ``(X W, X^T dZ, dZ W^T)`` triple
 of size limits (``config.loop_max``), read by the Python side at each call.
 """
 import numpy as np
-from numba import njit
-from numba.extending import overload
+from llvmlite import binding as llvm, ir
+from numba import config as numba_config, njit, types
+from numba.core import cgutils, event
+from numba.core.ccallback import CFunc
+from numba.core.compiler_lock import global_compiler_lock
+from numba.extending import intrinsic
 
-from . import simd
+from . import cache, compiling, simd
 from .blas import NO_TRANS, ROW_MAJOR, TRANS, dgemm, sgemm
 from .config import JIT
 
+#: The loops' C entry points' names, by dtype (see :func:`_entry`); named
+#: after this module, so two copies of the package in one process keep theirs.
+ENTRIES = {types.float64: f"{__name__}.loops_f64", types.float32: f"{__name__}.loops_f32"}
 #: ``loop_max`` slots: the forms of product the kernels run.
 XW, XT_DZ, DZ_WT = 0, 1, 2
 #: The largest k of a ``dZ W^T`` the loops run: a panel of W^T (k x 3
@@ -67,12 +79,6 @@ def form(A, B):
     return XW
 
 
-@njit(inline="always", **JIT)
-def _fits_stack(k):
-    """Whether a panel of k rows of a transposed B fits ``simd.SCRATCH``."""
-    return k <= MAX_TRANSPOSED_K
-
-
 @njit(**JIT)
 def matmul(A, B, out, loop_max):
     """``out[:] = A @ B`` for A (m, k), B (k, n), out (m, n).
@@ -80,8 +86,8 @@ def matmul(A, B, out, loop_max):
     A and B may be transposed views. Products with ``m * n * k`` at or below
     their form's limit in ``loop_max`` (see :func:`form`; a ``dZ W^T`` also
     with k <= ``MAX_TRANSPOSED_K``), and operands BLAS cannot take (strided
-    views), run as the loops of this module: at these sizes a BLAS call and
-    its packing cost more than the arithmetic. Larger products call NumPy's
+    views), run as :func:`_loops`: at these sizes a BLAS call and its
+    packing cost more than the arithmetic. Larger products call NumPy's
     ``cblas_?gemm`` (see ``blas``).
     """
     m, k = A.shape
@@ -92,7 +98,7 @@ def matmul(A, B, out, loop_max):
         out[:] = 0
         return
     f = form(A, B)
-    if m * n * k > loop_max[f] or (f == DZ_WT and not _fits_stack(k)):
+    if m * n * k > loop_max[f] or (f == DZ_WT and k > MAX_TRANSPOSED_K):
         ta, lda = _blas_layout(A)
         tb, ldb = _blas_layout(B)
         tc, ldc = _blas_layout(out)
@@ -104,62 +110,81 @@ def matmul(A, B, out, loop_max):
                 sgemm(ROW_MAJOR, ta, tb, m, n, k, np.float32(1), A.ctypes.data, lda,
                       B.ctypes.data, ldb, np.float32(0), out.ctypes.data, ldc)
             return
-    loops(A, B, out)
+    _call_loops(A, B, out)
+
+
+def _c_entry(m, k, n, a, a0, a1, b, b0, b1, c, c0, c1):
+    """The loops' C entry point: :func:`_loops` on A (m, k) at pointer a with
+    strides a0, a1 (bytes), B (k, n) at b and out (m, n) at c likewise."""
+    _loops(simd.array_at(a, m, k, a0, a1), simd.array_at(b, k, n, b0, b1),
+           simd.array_at(c, m, n, c0, c1))
+
+
+@intrinsic
+def _call_loops(typingctx, A, B, out):
+    """``_loops(A, B, out)`` through the C entry point of out's dtype: a call
+    by name, registered (compiled or loaded) while this is typed."""
+    dtype = getattr(out, "dtype", None)
+    if dtype not in ENTRIES or not all(isinstance(t, types.Array) and t.ndim == 2
+                                       and t.dtype == dtype for t in (A, B, out)):
+        return None
+    name = _entry(dtype)
+
+    def codegen(context, builder, signature, args):
+        i64 = ir.IntType(64)
+        values = []
+        for ty, val in zip(signature.args, args):
+            ary = context.make_array(ty)(context, builder, val)
+            values.append((builder.ptrtoint(ary.data, i64),
+                           cgutils.unpack_tuple(builder, ary.shape),
+                           cgutils.unpack_tuple(builder, ary.strides)))
+        (a, (m, k), sa), (b, (_, n), sb), (c, _, sc) = values
+        fn = cgutils.get_or_insert_function(builder.module,
+                                            ir.FunctionType(ir.VoidType(), [i64] * 12), name)
+        builder.call(fn, [m, k, n, a, *sa, b, *sb, c, *sc])
+        return context.get_dummy_value()
+    return types.none(A, B, out), codegen
 
 
 @njit(inline="always", **JIT)
-def loops(A, B, out):
-    """``out[:] = A @ B`` (m, k, n >= 1) by the register-blocked loops."""
-    if B.shape[1] == 1:
-        _column(A, B, out)
-    else:
-        _panels(A, B, out)
+def _loops(A, B, out):
+    """``out[:] = A @ B`` for A (m, k), B (k, n), out (m, n), m, k, n >= 1, any
+    strides, by the register-blocked loops; the path chosen at run time:
 
+    - out C-contiguous and B C-contiguous: :func:`_direct`, or for a narrow,
+      tall ``X^T dZ`` (A's columns contiguous, n < lanes <= m / 2)
+      :func:`_along_rows`;
+    - out C-contiguous and B^T C-contiguous (``dZ W^T``) with k <=
+      ``MAX_TRANSPOSED_K``: :func:`_transposed_b`;
+    - any other strides (no kernel passes them): :func:`_plain`.
 
-def _panels(A, B, out):
-    """:func:`loops` for n >= 2, by panels: :func:`_direct` when B's rows are
-    contiguous, else :func:`_transposed_b`; a narrow, tall ``X^T dZ`` as
-    :func:`_along_rows`. Compiled, an overload resolved on the layouts: a C
-    B (``X W``, ``X^T dZ``) never compiles the transposed path, nor an F one
-    (``dZ W^T``) the direct one, nor a C A (``X W``) the path along rows;
-    each compiles into every kernel that calls ``matmul``."""
-    if B.strides[1] != B.itemsize:
-        _transposed_b(A, B, out)
-    elif A.strides[0] == A.itemsize:
-        _along_rows(A, B, out)
-    else:
-        _direct(A, B, out)
-
-
-@overload(_panels, jit_options=JIT, inline="always")
-def _panels_by_layout(A, B, out):
-    if B.layout == "C" and A.layout == "F":
-        return lambda A, B, out: _along_rows(A, B, out)
-    if B.layout == "C":
-        return lambda A, B, out: _direct(A, B, out)
-    if B.layout == "F":
-        return lambda A, B, out: _transposed_b(A, B, out)
-    return _panels
-
-
-@njit(inline="always", **JIT)
-def _along_rows(A, B, out):
-    """``X^T dZ`` (A's columns contiguous) with fewer output columns than a
-    Vector's lanes and at least two Vectors of rows (the weight gradient of
-    a layer of few outputs): as ``out^T = dZ^T X``, Vectors along the rows
-    of out, stored lane by lane. 400 x 16 @ 16 x 3 in float32: 1.2x BLAS's
-    time the direct way (3 of 8 lanes used), 0.60x this way."""
-    m, n = out.shape
+    Compiled once a dtype, as the C entry point; no kernel compiles a copy.
+    """
+    m, k = A.shape
+    n = B.shape[1]
     L = simd.lanes(out)
-    if n < L and m >= 2 * L:
-        _direct(B.T, A.T, out.T)
+    rows_b = _c_contiguous(B)
+    if not (_c_contiguous(out) and (rows_b or (_c_contiguous(B.T) and k <= MAX_TRANSPOSED_K))):
+        _plain(A, B, out)
+    elif not rows_b:
+        _transposed_b(A, np.ascontiguousarray(B.T), np.ascontiguousarray(out))
+    elif n < L and m >= 2 * L and _c_contiguous(A.T):
+        _along_rows(B.T, np.ascontiguousarray(A.T), np.ascontiguousarray(out))
     else:
-        _direct(A, B, out)
+        _direct(A, np.ascontiguousarray(B), np.ascontiguousarray(out))
+
+
+@njit(inline="always", **JIT)
+def _c_contiguous(a):
+    """Whether a (r, c) is C-contiguous (``np.ascontiguousarray`` of it is then
+    a view, not a copy)."""
+    return a.strides[1] == a.itemsize and a.strides[0] == a.shape[1] * a.itemsize
 
 
 @njit(inline="always", **JIT)
 def _direct(A, B, out):
-    """``out[:] = A @ B`` (n >= 2) for B whose rows are contiguous."""
+    """``out[:] = A @ B`` for B (k, n) and out (m, n) C-contiguous: panel after
+    panel of 3 Vectors' columns."""
     n = B.shape[1]
     L = simd.lanes(out)
     for j in range(0, n, 3 * L):
@@ -167,41 +192,55 @@ def _direct(A, B, out):
 
 
 @njit(inline="always", **JIT)
-def _transposed_b(A, B, out):
-    """:func:`loops` for B whose rows are not contiguous (``dZ W^T``): each
-    panel of B is first copied to a C array on the stack (k w values, once a
-    call; read lane by lane in every block of rows instead, 200 x 10 @ 10 x
-    100 took 2.0x BLAS's time in float32 and 1.17x in float64, copied 0.90x
-    and 0.83x), by L x L tiles transposed in registers when k >= L. With k
-    too large for a panel on the stack (``simd.SCRATCH``: k > 170; matmul
-    sends those to BLAS unless it cannot take them, a strided view), plain
-    loops."""
-    k, n = B.shape
+def _transposed_b(A, Bt, out):
+    """``out[:] = A @ Bt^T`` for Bt (n, k) and out (m, n) C-contiguous, k <=
+    ``MAX_TRANSPOSED_K`` (``dZ W^T``: Bt is W): each panel ``Bt[j:j + w]^T``
+    (k, w) is first copied to a C array on the stack (k w values, within
+    ``simd.SCRATCH`` by the bound on k), once a call, by L x L tiles
+    transposed in registers (read lane by lane in every block of rows
+    instead, 200 x 10 @ 10 x 100 took 2.0x BLAS's time in float32 and 1.17x
+    in float64; copied 0.90x and 0.83x)."""
+    n, k = Bt.shape
     L = simd.lanes(out)
-    if not _fits_stack(k):
-        _plain(A, B, out)
-        return
-    Bt = B.T  # (n, k): rows contiguous when B is a transposed C array
     for j in range(0, n, 3 * L):
         w = min(3 * L, n - j)
         P = simd.scratch(out, k, w)
-        if k < L:
-            for p in range(k):
-                for q in range(w):
-                    P[p, q] = B[p, j + q]
-        else:
-            for q in range(0, w, L):
-                for p in range(0, k, L):
-                    simd.transpose(Bt, j + q, p, min(L, w - q), min(L, k - p), P, p, q)
+        for q in range(0, w, L):
+            for p in range(0, k, L):
+                simd.transpose(Bt, j + q, p, min(L, w - q), min(L, k - p), P, p, q)
         _panel(A, P, np.int64(0), out, j, w)
+
+
+@njit(inline="always", **JIT)
+def _along_rows(Bt, At, out):
+    """``out[:] = (Bt At)^T`` for Bt (n, k) = B^T, At (k, m) = A^T C-contiguous
+    and out (m, n) C-contiguous, n < lanes: ``X^T dZ`` with few output
+    columns (the weight gradient of a layer of few outputs), Vectors along
+    the rows of out: ``T = Bt At[:, i:i + r]`` (n, r) on the stack, r rows of
+    out at a time, then copied into out (n r values against the n r k FMAs
+    of the product). 400 x 16 @ 16 x 3 in float32: 1.2x BLAS's time the
+    direct way (3 of 8 lanes used), 0.60x this way."""
+    n = Bt.shape[0]
+    m = At.shape[1]
+    L = simd.lanes(out)
+    # n r < L r values fit simd.SCRATCH; whole panels
+    chunk = simd.SCRATCH // (L * out.itemsize) // (3 * L) * (3 * L)
+    for i in range(0, m, chunk):
+        r = min(chunk, m - i)
+        T = simd.scratch(out, n, r)
+        for j in range(0, r, 3 * L):
+            _panel(Bt, At, i + j, T, j, min(3 * L, r - j))
+        for q in range(r):
+            for c in range(n):
+                out[i + q, c] = T[c, q]
 
 
 @njit(**JIT)
 def _panel(A, B, jb, out, j, w):
-    """``out[:, j:j + w] = A @ B[:, jb:jb + w]`` (w <= 3 lanes), block by block
-    of rows. A function of its own, compiled once for each layout of A, B and
-    out, not into every caller of ``matmul`` (the blocks inlined there made
-    the first training call compile 3x as long); one call a panel."""
+    """``out[:, j:j + w] = A @ B[:, jb:jb + w]`` for A (m, k) of any layout, B
+    (k, >= jb + w) and out C-contiguous, 1 <= w <= 3 lanes: block after
+    block of rows, each output one FMA chain in the order of p. One
+    compiled copy a dtype, one call a panel."""
     m = A.shape[0]
     L = simd.lanes(out)
     if w > 2 * L:
@@ -215,9 +254,10 @@ def _panel(A, B, jb, out, j, w):
             _block_8x1(A, B, jb, out, i, min(8, m - i), j, w)
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def _plain(A, B, out):
-    """``out[:] = A @ B`` by rows: ``out[i] = sum_p A[i, p] B[p]``."""
+    """``out[:] = A @ B`` by rows, ``out[i] = sum_p A[i, p] B[p]`` (each output
+    a chain in the order of p): strided operands BLAS cannot take."""
     m, k = A.shape
     n = B.shape[1]
     for i in range(m):
@@ -228,28 +268,6 @@ def _plain(A, B, out):
             a = A[i, p]
             for j in range(n):
                 out[i, j] += a * B[p, j]
-
-
-@njit(inline="always", **JIT)
-def _column(A, B, out):
-    """``out[:, 0] = A @ B[:, 0]``: with A's rows contiguous, one dot product a
-    row (vectorized along p); otherwise (A a transposed view) column updates
-    ``out[:, 0] += B[p, 0] A[:, p]``, vectorized along the rows."""
-    m, k = A.shape
-    if k == 1 or A.strides[1] == A.itemsize:
-        for i in range(m):
-            acc = A[i, 0] * B[0, 0]
-            for p in range(1, k):
-                acc += A[i, p] * B[p, 0]
-            out[i, 0] = acc
-        return
-    b = B[0, 0]
-    for i in range(m):
-        out[i, 0] = A[i, 0] * b
-    for p in range(1, k):
-        b = B[p, 0]
-        for i in range(m):
-            out[i, 0] += A[i, p] * b
 
 
 # The blocks: out[i:i + rows, j:j + w] = A[i:i + rows] @ B[:, jb:jb + w], with
@@ -388,3 +406,50 @@ def _block_8x1(A, B, jb, out, i, rows, j, w):
         simd.store(out, r6, j, c6, w)
     if rows > 7:
         simd.store(out, r7, j, c7, w)
+
+
+def _entry(dtype):
+    """The name of :func:`_c_entry` compiled for ``dtype`` (float64 or float32),
+    its address registered with LLVM under that name; compiled or loaded
+    from the kernels' cache at the first need in a process: when a kernel
+    that calls it is typed (:func:`_call_loops`) or is about to load from
+    the cache (:func:`_entries_named_in`). Compiled code refers to the name, as
+    to ``blas``'s, so a kernel's code holds a call, not a copy of the loops
+    that LLVM would optimize again in every kernel (the first training call
+    compiled ~7 s longer that way), and a dtype nobody uses is not compiled."""
+    name = ENTRIES[dtype]
+    with global_compiler_lock:
+        if dtype not in _compiled:
+            i = types.int64
+            ptr = types.CPointer(dtype)
+            entry = CFunc(_c_entry, ((i, i, i, ptr, i, i, ptr, i, i, ptr, i, i), types.void), {},
+                          {key: value for key, value in JIT.items() if key != "cache"})
+            if JIT["cache"]:
+                entry._cache = cache.kernel_cache(_c_entry)
+            # Announced as a kernel's compile is (kernels.compiling); a load
+            # from the cache takes milliseconds and says nothing.
+            with event.trigger_event(compiling.EVENT, data={"dispatcher": entry}):
+                entry.compile()
+            llvm.add_symbol(name, entry.address)
+            _compiled[dtype] = entry  # kept alive: its code is called by address
+    return name
+
+
+def _entries_named_in(data):
+    """Before a kernel loads from the cache (``cache.before_load``): the entry
+    points whose names its data file (``data``, bytes: machine code and
+    bitcode, uncompressed) holds, as a kernel that calls them does."""
+    for dtype, name in ENTRIES.items():
+        if name.encode() in data:
+            _entry(dtype)
+
+
+#: The C entry points compiled in this process, by dtype.
+_compiled = {}
+
+if numba_config.DISABLE_JIT:
+    # Kernels run as Python: the loops are called as they are.
+    def _call_loops(A, B, out):
+        _loops(A, B, out)
+else:
+    cache.before_load.append(_entries_named_in)

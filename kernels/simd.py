@@ -7,8 +7,8 @@ vectors at a time: a row of 10 outputs never reaches its vector body. The
 best of eight loop orders measured here took 1.0-1.9x OpenBLAS's time on the
 toy's five products (``X W1``, 200 x 4 @ 4 x 10: 1.30 us against 0.88). So the
 register block is written out: a :class:`Vector` is an LLVM vector of
-``lanes`` values (4 float64, 8 float32), living in a register, and five
-intrinsics load, multiply-add and store it:
+``lanes`` values (4 float64, 8 float32), living in a register, and these
+intrinsics make, load, multiply-add and store it:
 
     lanes(a)              values in a Vector of a's dtype (a constant)
     zeros(a)              a Vector of zeros
@@ -18,13 +18,17 @@ intrinsics load, multiply-add and store it:
     transpose(a, i, j, r, c, b, k, l)
                           b[k:k + c, l:l + r] = a[i:i + r, j:j + c].T (r, c <= lanes)
     scratch(a, r, c)      an (r, c) C array of a's dtype on the stack (r c <= SCRATCH)
+    array_at(p, r, c, s0, s1)
+                          the (r, c) array at pointer p, strides s0, s1 bytes
 
-For a C-contiguous ``a`` a load or store is one (masked) vector instruction,
-touching no memory past ``c`` values; for any other layout it goes lane by
-lane. 32 bytes is the width every x86-64 with AVX2 executes in one
-instruction (AVX-512 machines run 512-bit ones as two halves, or slower), and
-a block of 12 accumulators, 3 operands and a broadcast fills AVX2's 16
-registers. Elsewhere LLVM splits or scalarises the same instructions.
+Loads, stores and transposes take C-contiguous arrays only (a TypingError
+otherwise): each load or store is one masked vector instruction that touches
+no memory past ``c`` values. ``array_at`` gives the loops' C entry point
+(``kernels.matmul``) its operands as arrays of any layout. 32 bytes is the
+width every x86-64 with AVX2 executes in one instruction (AVX-512 machines
+run 512-bit ones as two halves, or slower), and a block of 12 accumulators,
+3 operands and a broadcast fills AVX2's 16 registers. Elsewhere LLVM splits
+or scalarises the same instructions.
 
 With ``NUMBA_DISABLE_JIT=1`` the kernels run as Python and a Vector is a
 NumPy array of ``lanes`` values; these functions then do the same with NumPy.
@@ -125,47 +129,25 @@ def zeros(typingctx, a):
 
 
 def _load(context, builder, a, arr, i, i_type, j, j_type, mask):
-    """Codegen: the Vector of ``a[i, j + lane]`` for the lanes on in ``mask``,
-    zeros in the others (whose memory is not read)."""
+    """Codegen: the Vector of ``a[i, j + lane]`` (a C-contiguous) for the lanes
+    on in ``mask``, zeros in the others (whose memory is not read)."""
     vt = context.get_value_type(Vector(a.dtype))
-    align = a.dtype.bitwidth // 8
-    if a.layout == "C":
-        ptr = _element(context, builder, a, arr, i, i_type, j, j_type)
-        return _masked(builder, vt, "load", vt, [ptr, _i32(align), mask, ir.Constant(vt, None)])
-    # Lane by lane; a lane that is off reads column 0 of the same row (a
-    # valid address) and is then zeroed.
-    j = context.cast(builder, j, j_type, types.int64)
-    out = ir.Constant(vt, None)
-    for lane in range(vt.count):
-        on = builder.extract_element(mask, _i32(lane))
-        col = builder.select(on, builder.add(j, _i64(lane)), _i64(0))
-        value = builder.load(_element(context, builder, a, arr, i, i_type, col, types.int64),
-                             align=align)
-        out = builder.insert_element(out, builder.select(on, value, ir.Constant(vt.element, 0)),
-                                     _i32(lane))
-    return out
+    ptr = _element(context, builder, a, arr, i, i_type, j, j_type)
+    return _masked(builder, vt, "load", vt,
+                   [ptr, _i32(a.dtype.bitwidth // 8), mask, ir.Constant(vt, None)])
 
 
 def _store(context, builder, a, arr, i, i_type, j, j_type, v, mask):
-    """Codegen: ``a[i, j + lane] = v[lane]`` for the lanes on in ``mask``."""
-    vt = v.type
-    align = a.dtype.bitwidth // 8
-    if a.layout == "C":
-        ptr = _element(context, builder, a, arr, i, i_type, j, j_type)
-        _masked(builder, vt, "store", ir.VoidType(), [v, ptr, _i32(align), mask])
-        return
-    j = context.cast(builder, j, j_type, types.int64)
-    for lane in range(vt.count):
-        with builder.if_then(builder.extract_element(mask, _i32(lane))):
-            ptr = _element(context, builder, a, arr, i, i_type, builder.add(j, _i64(lane)),
-                           types.int64)
-            builder.store(builder.extract_element(v, _i32(lane)), ptr, align=align)
+    """Codegen: ``a[i, j + lane] = v[lane]`` (a C-contiguous) for the lanes on
+    in ``mask``; the others' memory is not written."""
+    ptr = _element(context, builder, a, arr, i, i_type, j, j_type)
+    _masked(builder, v.type, "store", ir.VoidType(), [v, ptr, _i32(a.dtype.bitwidth // 8), mask])
 
 
 @intrinsic
 def load(typingctx, a, i, j, count):
     vec = _vector_of(a)
-    if vec is None:
+    if vec is None or a.layout != "C":
         return None
 
     def codegen(context, builder, signature, args):
@@ -193,7 +175,7 @@ def fma(typingctx, x, v, acc):
 
 @intrinsic
 def store(typingctx, a, i, j, v, count):
-    if _vector_of(a) != v:
+    if _vector_of(a) != v or a.layout != "C":
         return None
 
     def codegen(context, builder, signature, args):
@@ -207,7 +189,7 @@ def store(typingctx, a, i, j, v, count):
 @intrinsic
 def transpose(typingctx, src, i, j, rows, cols, dst, di, dj):
     vec = _vector_of(src)
-    if vec is None or _vector_of(dst) != vec:
+    if vec is None or _vector_of(dst) != vec or src.layout != "C" or dst.layout != "C":
         return None
 
     def codegen(context, builder, signature, args):
@@ -264,6 +246,24 @@ def scratch(typingctx, a, rows, cols):
                        itemsize=context.get_constant(types.intp, itemsize), meminfo=None)
         return out._getvalue()
     return array_type(a, rows, cols), codegen
+
+
+@intrinsic
+def array_at(typingctx, data, rows, cols, row_stride, col_stride):
+    if not (isinstance(data, types.CPointer) and data.dtype in (types.float32, types.float64)):
+        return None
+    array_type = types.Array(data.dtype, 2, "A")
+
+    def codegen(context, builder, signature, args):
+        from numba.np.arrayobj import populate_array
+        ptr, r, c, s0, s1 = (context.cast(builder, v, t, types.intp) if i else v
+                             for i, (v, t) in enumerate(zip(args, signature.args)))
+        out = context.make_array(array_type)(context, builder)
+        populate_array(out, data=ptr, shape=[r, c], strides=[s0, s1],
+                       itemsize=context.get_constant(types.intp, data.dtype.bitwidth // 8),
+                       meminfo=None)
+        return out._getvalue()
+    return array_type(data, rows, cols, row_stride, col_stride), codegen
 
 
 if numba_config.DISABLE_JIT:

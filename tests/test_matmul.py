@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fusednet.kernels import config, simd
-from fusednet.kernels.matmul import DZ_WT, MAX_TRANSPOSED_K, XT_DZ, XW, form, loops, matmul
+from fusednet.kernels import matmul as matmul_module
+from fusednet.kernels.matmul import DZ_WT, MAX_TRANSPOSED_K, XT_DZ, XW, form, matmul
 
 #: Agreement with the float64 product, relative to its largest entry.
 TOL = {np.dtype(np.float64): 1e-13, np.dtype(np.float32): 1e-5}
@@ -46,16 +47,16 @@ def edges(block):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("form_name", FORMS)
 def test_loops_match_numpy_at_the_edges_of_every_block(dtype, form_name):
-    # Columns: a Vector (L lanes), panels of 2 and 3 Vectors; rows: blocks
-    # of 4, 6 and 8 (and, for a transposed A with fewer than L columns,
-    # Vectors along the rows from 2 L rows); the inner dimension is not
-    # blocked, but a transposed B is copied to the stack a panel at a time
-    # only while k * 3 L values fit.
+    # Columns: a Vector (L lanes), panels of 2 and 3 Vectors (n = 1 too);
+    # rows: blocks of 4, 6 and 8 (and, for a transposed A with fewer than L
+    # columns, Vectors along the rows from 2 L rows); the inner dimension is
+    # not blocked, but a transposed B is copied to the stack in L x L tiles,
+    # a panel at a time, only while k * 3 L values fit.
     rng = np.random.default_rng(0)
     L = simd.BYTES // np.dtype(dtype).itemsize
     ns = sorted(set().union(*(edges(b) for b in (L, 2 * L, 3 * L))))
     ms = sorted(set().union(*(edges(b) for b in (4, 6, 8, L, 2 * L, 3 * L))))
-    ks = [1, 2, 3]
+    ks = sorted({1, 2, 3, *edges(L)})
     if form_name == "B transposed":
         assert MAX_TRANSPOSED_K == simd.SCRATCH // (3 * L * np.dtype(dtype).itemsize)
         ks += edges(MAX_TRANSPOSED_K)
@@ -123,11 +124,39 @@ def test_rows_do_not_depend_on_the_other_rows(dtype):
     for form_name in FORMS:
         A, B = operands(rng, form_name, 23, 17, 30, dtype)
         whole = np.empty((23, 30), dtype)
-        loops(A, B, whole)
+        matmul(A, B, whole, LOOPS)
         for i0, i1 in [(0, 1), (0, 5), (3, 23), (7, 19)]:
             part = np.empty((i1 - i0, 30), dtype)
-            loops(A[i0:i1], B, part)
+            matmul(A[i0:i1], B, part, LOOPS)
             np.testing.assert_array_equal(part, whole[i0:i1])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_narrow_weight_gradient_of_many_rows_along_the_rows_in_chunks(dtype):
+    # X^T dZ with n < L output columns runs as (dZ^T X)^T, rows of out on the
+    # stack a chunk (504) at a time: across the chunks' edges.
+    rng = np.random.default_rng(4)
+    for m, n in [(503, 3), (504, 1), (505, 2), (1100, 3)]:
+        A, B = operands(rng, "A transposed", m, 17, n, dtype)
+        out = np.full((m, n), np.nan, dtype)
+        matmul(A, B, out, LOOPS)
+        check(A, B, out)
+
+
+@pytest.mark.skipif(matmul_module.numba_config.DISABLE_JIT, reason="compiled code only")
+def test_the_loops_compile_once_a_dtype_whatever_the_layouts():
+    # Every form and layout above runs through one C entry point a dtype,
+    # which kernels call by name: no kernel compiles a copy of the loops.
+    rng = np.random.default_rng(5)
+    for dtype in (np.float64, np.float32):
+        for form_name in FORMS:
+            A, B = operands(rng, form_name, 9, 5, 13, dtype)
+            matmul(A, B, np.empty((9, 13), dtype), LOOPS)
+    assert set(matmul_module._compiled) == set(matmul_module.ENTRIES)
+    # The blocks' function: at most one copy a dtype (none when the entry
+    # points were loaded from the cache).
+    dtypes = [sig[0].dtype for sig in matmul_module._panel.signatures]
+    assert len(dtypes) == len(set(dtypes))
 
 
 def test_the_limits_are_a_triple_per_dtype_read_at_the_call(monkeypatch):

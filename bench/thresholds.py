@@ -11,8 +11,10 @@ The products are those of a layer of ``fan_in -> fan_out`` on ``rows`` rows:
 ``X W`` (rows x fan_in @ fan_in x fan_out), ``X^T dZ`` (fan_in x rows @ rows x
 fan_out, X^T a transposed view) and ``dZ W^T`` (rows x fan_out @ fan_out x
 fan_in, W^T a transposed view), over a grid of rows, fan_in and fan_out
-(products up to 4e6; ``dZ W^T`` only where its fan_out fits the loops' stack
-copy, 170 or less: larger ones go to BLAS whatever the limit). Loops and
+(products up to 4e6, and only those ``matmul.looped`` lets run as loops at
+all: inner size k up to 256, and for ``dZ W^T`` a fan_out that fits the
+loops' stack copy, 170 or less; larger ones go to BLAS whatever the limit;
+the saved 2026-12-04 runs predate the k bound and include k = 400). Loops and
 BLAS alternate, ``--repeats`` samples of about a millisecond each; medians.
 For each form and dtype it prints the
 largest size at which the loops won on every measured shape of that size or
@@ -29,7 +31,7 @@ import time
 import numpy as np
 from numba import njit
 
-from ..kernels.matmul import DZ_WT, MAX_TRANSPOSED_K, XT_DZ, XW, matmul
+from ..kernels.matmul import DZ_WT, XT_DZ, XW, looped, matmul
 
 FORMS = {XW: "X W", XT_DZ: "X^T dZ", DZ_WT: "dZ W^T"}
 ROWS = (16, 64, 200)
@@ -83,12 +85,6 @@ def measure(form, rows, fan_in, fan_out, dtype, repeats, rng):
     return {k: float(np.median(v)) for k, v in samples.items()}
 
 
-def looped_k(k):
-    """Whether ``dZ W^T`` with inner size k can run as loops at all (``matmul``
-    sends larger k to BLAS whatever the limit)."""
-    return k <= MAX_TRANSPOSED_K
-
-
 def crossover(results, tolerance=TOLERANCE):
     """``(loops win up to, first loss)`` from ``[(size, loops s, blas s)]``:
     the largest size at which the loops won on every shape of that size or
@@ -112,10 +108,10 @@ def run(dtypes, repeats, quick, seed=0):
         for form in FORMS:
             for r, fi, fo in shapes(quick):
                 size = r * fi * fo
-                if size > MAX_SIZE or (form == DZ_WT and not looped_k(fo)):
+                A, B, _ = operands(form, r, fi, fo, dtype, rng)
+                if size > MAX_SIZE or not looped(form, A.shape[1]):
                     continue
                 t = measure(form, r, fi, fo, dtype, repeats, rng)
-                A, B, _ = operands(form, r, fi, fo, dtype, rng)
                 rows.append({"dtype": np.dtype(dtype).name, "form": FORMS[form],
                              "m": A.shape[0], "k": A.shape[1], "n": B.shape[1], "size": size,
                              "loops_us": t["loops"] * 1e6, "blas_us": t["blas"] * 1e6})

@@ -47,6 +47,19 @@ XW, XT_DZ, DZ_WT = 0, 1, 2
 #: The largest k of a ``dZ W^T`` the loops run: a panel of W^T (k x 3
 #: Vectors) is copied to the stack (``simd.SCRATCH``); larger ones go to BLAS.
 MAX_TRANSPOSED_K = simd.SCRATCH // (3 * simd.BYTES)
+#: The largest k of any product the loops run (larger ones go to BLAS
+#: whatever the limit): each output is one chain of k FMAs, and a long
+#: float32 chain drifts from BLAS's few-output paths (1 x 3072 @ 3072 x 1:
+#: 3.1e-5 of the result against 2.6e-6). The limits were measured with k up
+#: to 400 (fan_in) and 200 (rows); every product the benchmark shapes loop
+#: has k <= 200.
+MAX_LOOP_K = 256
+
+
+def looped(form, k):
+    """Whether a product of ``form`` (``XW``, ``XT_DZ``, ``DZ_WT``) and inner
+    size k may run as loops at all (then by its size against its limit)."""
+    return k <= MAX_LOOP_K and (form != DZ_WT or k <= MAX_TRANSPOSED_K)
 
 
 @njit(**JIT)
@@ -84,8 +97,8 @@ def matmul(A, B, out, loop_max):
     """``out[:] = A @ B`` for A (m, k), B (k, n), out (m, n).
 
     A and B may be transposed views. Products with ``m * n * k`` at or below
-    their form's limit in ``loop_max`` (see :func:`form`; a ``dZ W^T`` also
-    with k <= ``MAX_TRANSPOSED_K``), and operands BLAS cannot take (strided
+    their form's limit in ``loop_max`` (see :func:`form`) and k within
+    :func:`looped`'s bounds, and operands BLAS cannot take (strided
     views), run as :func:`_loops`: at these sizes a BLAS call and its
     packing cost more than the arithmetic. Larger products call NumPy's
     ``cblas_?gemm`` (see ``blas``).
@@ -98,7 +111,7 @@ def matmul(A, B, out, loop_max):
         out[:] = 0
         return
     f = form(A, B)
-    if m * n * k > loop_max[f] or (f == DZ_WT and k > MAX_TRANSPOSED_K):
+    if m * n * k > loop_max[f] or k > MAX_LOOP_K or (f == DZ_WT and k > MAX_TRANSPOSED_K):
         ta, lda = _blas_layout(A)
         tb, ldb = _blas_layout(B)
         tc, ldc = _blas_layout(out)
@@ -422,8 +435,12 @@ def _entry(dtype):
         if dtype not in _compiled:
             i = types.int64
             ptr = types.CPointer(dtype)
+            # JIT's options but the cache (set below) and no_cfunc_wrapper: the
+            # C-callable wrapper is the entry point.
+            options = {key: value for key, value in JIT.items()
+                       if key not in ("cache", "no_cfunc_wrapper")}
             entry = CFunc(_c_entry, ((i, i, i, ptr, i, i, ptr, i, i, ptr, i, i), types.void), {},
-                          {key: value for key, value in JIT.items() if key != "cache"})
+                          options)
             if JIT["cache"]:
                 entry._cache = cache.kernel_cache(_c_entry)
             # Announced as a kernel's compile is (kernels.compiling); a load

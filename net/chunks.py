@@ -9,7 +9,7 @@ shape while the per-chunk cost stays negligible.
 import numpy as np
 
 from ..kernels import config, threads
-from ..kernels.matmul import DZ_WT, MAX_TRANSPOSED_K
+from ..kernels.matmul import looped
 
 
 def step_flops(sizes, batch_rows):
@@ -126,8 +126,8 @@ def blas_count_invariant(sizes, rows, dtype, loop_max, dense_input=True):
     AVX-512 kernels). Found once per shape and process by running the
     step's products (``X W``, ``X^T dZ``, ``dZ W^T`` of each layer; those
     with ``m n k`` at or below their form's limit in ``loop_max``, the
-    ``config.loop_max`` triple, are loops, not BLAS, a ``dZ W^T`` only with
-    fan_out up to ``matmul.MAX_TRANSPOSED_K``; so are the first layer's
+    ``config.loop_max`` triple and an inner size ``matmul.looped`` allows,
+    are loops, not BLAS; so are the first layer's
     where the input is sparse, not ``dense_input``) on random numbers both
     ways."""
     most = threads_allowed()
@@ -151,12 +151,13 @@ def _invariant_at(sizes, B, dtype, limits, dense_input, most):
                 continue
             X, W, dZ = (rng.standard_normal(shape).astype(dtype)
                         for shape in ((B, fan_in), (fan_in, fan_out), (B, fan_out)))
-            # In the order of kernels.matmul's limits: X W, X^T dZ, dZ W^T
-            # (the last one through BLAS also for k = fan_out above the loops').
+            # In the order of kernels.matmul's limits: X W, X^T dZ, dZ W^T,
+            # with their inner sizes k (too long a k goes to BLAS whatever
+            # the limit).
             blas = [(X, W), (X.T, dZ), (dZ, W.T)]
-            blas = [ab for i, (ab, limit) in enumerate(zip(blas, limits))
-                    if B * fan_in * fan_out > limit
-                    or (i == DZ_WT and fan_out > MAX_TRANSPOSED_K)]
+            ks = (fan_in, B, fan_out)
+            blas = [ab for form, (ab, limit, k) in enumerate(zip(blas, limits, ks))
+                    if B * fan_in * fan_out > limit or not looped(form, k)]
             products = []
             for n in (1, most):
                 with threads.blas_threads(n):

@@ -103,6 +103,8 @@ class Step:
                                    np.empty((N, C), dtype))
         self.row_loss, self.acc = np.empty(N), np.empty(max(H, C))
         self.rng = np.random.default_rng(seed)
+        from ..kernels import config
+        self.loop_max = config.loop_max(dtype)
 
     def run(self, n, parallel):
         """n steps with the passes in ``parallel`` split; mean us per phase."""
@@ -118,26 +120,26 @@ class Step:
             else:
                 gather(self.X, self.y, idx, self.N, self.Xb, self.yb)
             marks.append(time.perf_counter())
-            matmul(self.Xb, self.W1, self.h, 256)
+            matmul(self.Xb, self.W1, self.h, self.loop_max)
             marks.append(time.perf_counter())
             if "bias_act" in parallel:
                 bias_relu_rows(self.h, self.b1)
             else:
                 bias_act(self.h, self.b1, 1)
             marks.append(time.perf_counter())
-            matmul(self.h, self.W2, self.s, 256)
+            matmul(self.h, self.W2, self.s, self.loop_max)
             bias_act(self.s, self.b2, 0)
             softmax_xent(self.s, self.yb, self.s, self.row_loss)
-            matmul(self.h.T, self.s, self.dW2, 256)
+            matmul(self.h.T, self.s, self.dW2, self.loop_max)
             grad_colsum(self.s, self.s, 0, self.s, self.db2, self.acc)
-            matmul(self.s, self.W2.T, self.dh, 256)
+            matmul(self.s, self.W2.T, self.dh, self.loop_max)
             marks.append(time.perf_counter())
             if "colsum" in parallel:
                 mask_colsum_columns(self.dh, self.h, self.db1, self.acc)
             else:
                 grad_colsum(self.dh, self.h, 1, self.dh, self.db1, self.acc)
             marks.append(time.perf_counter())
-            matmul(self.Xb.T, self.dh, self.dW1, 256)
+            matmul(self.Xb.T, self.dh, self.dW1, self.loop_max)
             marks.append(time.perf_counter())
             l2_fold(self.dW1, self.W1, 2e-4)
             l2_fold(self.dW2, self.W2, 2e-4)

@@ -62,7 +62,7 @@ def affine_act_forward(X, W, b, activation, out=None, *, residual=None):
     else:
         R = as_input("residual", residual, 2, W.dtype, shape)
     out = as_output("out", out, shape, W.dtype, (X, W, b, R))
-    _affine_act_forward(X, W, b, R, code, out, config.GEMM_LOOP_MAX)
+    _affine_act_forward(X, W, b, R, code, out, config.loop_max(W.dtype))
     return out
 
 
@@ -127,5 +127,5 @@ def _backward(dout, X, W, a, a_name, activation, dX, dW, db, need_dX, dz):
         dX = np.empty((0, 0), dtype)
     acc = np.empty(M, np.float64)
     _affine_act_backward(dout, X, W, a, code, dz, dX, dW, db, acc, bool(need_dX),
-                         config.GEMM_LOOP_MAX)
+                         config.loop_max(dtype))
     return (dX if need_dX else None), dW, db

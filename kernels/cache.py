@@ -104,6 +104,11 @@ def _sources_digest():
 #: Digest of every kernel source (``kernels/*.py``): part of every entry's stamp.
 SOURCES = _sources_digest()
 
+#: Called as ``hook(data)`` with the bytes of each data file read (checksum
+#: verified) before the kernel in it loads: what its machine code calls by
+#: name must be registered first (``matmul``'s entry points).
+before_load = []
+
 _lock = threading.Lock()
 _warned = False
 #: Cleared by the first failed write: the process writes no more.
@@ -192,6 +197,8 @@ class _Files(caching.IndexDataCacheFile):
         if (not blob.startswith(MAGIC)
                 or zlib.crc32(payload) != int.from_bytes(blob[len(MAGIC):start], "little")):
             raise Damaged("its header or checksum does not match its contents")
+        for hook in before_load:
+            hook(blob)
         return pickle.loads(payload)
 
     def _save_data(self, name, data):
@@ -279,19 +286,26 @@ def _stop_writing(path, exc):
 def _enable_caching(self):
     if not getattr(self.py_func, "__module__", "").startswith(_package):
         return _numba_enable_caching(self)
+    self._cache = kernel_cache(self.py_func)
+
+
+def kernel_cache(py_func):
+    """A ``KernelCache`` for the kernel ``py_func`` (a dispatcher's, or a C
+    entry point's: ``matmul``'s), or a ``NullCache`` when its directory is no
+    longer writable (then this process stops writing, with the warning)."""
     try:
-        self._cache = KernelCache(self.py_func)
+        return KernelCache(py_func)
     except (RuntimeError, OSError) as e:
         # No locator: the directory is no longer writable (or is gone).
-        self._cache = caching.NullCache()
         path, why = None, e
         try:
-            locator = _Impl._locator_classes[0](self.py_func, inspect.getfile(self.py_func))
+            locator = _Impl._locator_classes[0](py_func, inspect.getfile(py_func))
             path = locator.get_cache_path()
             locator.ensure_cache_path()
         except Exception as reason:
             why = reason
         _stop_writing(path, why)
+        return caching.NullCache()
 
 
 _package = None

@@ -5,7 +5,10 @@ without a shipped cache pays Numba's compile time on the first call: 8-16 s
 on this project's 2-core machine, during which nothing else shows and the
 call looks hung.
 Numba announces a compile (a cache miss) with a ``numba:compile`` event; a
-load from the on-disk cache raises none. When a compile of one of
+load from the on-disk cache raises none. ``kernels.matmul`` compiles its C
+entry points outside a dispatcher and raises :data:`EVENT` around each
+instead (its data: ``{"dispatcher": the CFunc}``); a listener of Numba's own
+event sees only dispatchers. When a compile of one of
 fusednet's kernels is still running after ``DELAY`` seconds, one line goes
 to stderr, once per process; warm calls (everything loaded from the cache)
 print nothing.
@@ -14,6 +17,9 @@ import sys
 import threading
 
 from numba.core import event
+
+#: The event a compile of one of matmul's C entry points raises.
+EVENT = "fusednet:compile"
 
 #: Seconds a compile runs before the line is printed: one new small kernel
 #: (a dtype not seen yet) compiles in ~0.1-0.5 s and is not worth a line.
@@ -26,7 +32,9 @@ MESSAGE = ("fusednet: compiling kernels for this machine, once per install and d
 
 def _ours(ev):
     dispatcher = (ev.data or {}).get("dispatcher")
-    module = getattr(getattr(dispatcher, "py_func", None), "__module__", "") or ""
+    # A dispatcher's function, or a C entry point's (a CFunc's, EVENT).
+    func = getattr(dispatcher, "py_func", None) or getattr(dispatcher, "__wrapped__", None)
+    module = getattr(func, "__module__", "") or ""
     return module.startswith(__package__.rpartition(".")[0])
 
 
@@ -69,3 +77,4 @@ class _Announcer(event.Listener):
 
 ANNOUNCER = _Announcer()
 event.register("numba:compile", ANNOUNCER)
+event.register(EVENT, ANNOUNCER)

@@ -8,26 +8,58 @@ at least ``MIN_FLOPS``, in blocks, with single-threaded BLAS inside); the
 elementwise passes on their own stay serial (see ``epilogues`` for why).
 
 Every tunable lives here with the measurement behind it. The thresholds that
-the Python side reads (``GEMM_LOOP_MAX``, the split's flop bounds, the
-chunking and thread-choice constants) are read at every call and passed to
-the kernels as arguments: Numba freezes globals into its cache, so a global
-changed at run time would be ignored by cached code. ``DOT_COLUMNS``,
-``ROWS`` and ``FEATURES`` are read by compiled code and are constants.
+the Python side reads (the looped products' ``LOOP_MAX_*`` through
+:func:`loop_max`, the split's flop bounds, the chunking and thread-choice
+constants) are read at every call and passed to the kernels as arguments:
+Numba freezes globals into its cache, so a global changed at run time would
+be ignored by cached code. ``ROWS`` and ``FEATURES`` are read by compiled
+code and are constants.
 """
 import os
 import warnings
 from pathlib import Path
 
-#: Matrix products with ``m * n * k`` at or below this run as plain loops; a
-#: BLAS call costs more than the arithmetic of such a product. Measured from
-#: compiled code: a BLAS call costs ~0.15 us, loops tie at m*n*k ~ 200-500
-#: (5x4 @ 4x10: 0.12 vs 0.15 us) and lose 3x at 2000.
-GEMM_LOOP_MAX = 256
+import numpy as np
 
-#: Looped products (``kernels.matmul``) with fewer output columns form each
-#: entry as one dot product: the row update's inner loop would be too short
-#: (54 vs 182 ns for 5x10 @ 10x3). Read by compiled code: a constant.
-DOT_COLUMNS = 8
+#: Matrix products with ``m * n * k`` at or below these run as the
+#: register-blocked loops of ``kernels.matmul``, larger ones call BLAS: one
+#: limit for each form of product, ``X W`` (forward), ``X^T dZ`` (weight
+#: gradient, X^T a transposed view) and ``dZ W^T`` (input gradient, W^T a
+#: transposed view), the last one also for each dtype. A BLAS call costs
+#: ~0.1 us from compiled code and OpenBLAS packs its operands; the loops do
+#: neither. Measured 2026-12-04 (``python -m fusednet.bench.thresholds
+#: --repeats 9``; 86 shapes a form and dtype, rows 16/64/200 x fan_in 4-400
+#: x fan_out 3-300, up to 4e6; ``bench/results/2026-12-04-thresholds-
+#: blas{2,1}.json``), the largest size at which the loops never took over
+#: 1.05x BLAS's time / the first size where they did:
+#:
+#:                     BLAS on 2 threads (its default)   BLAS on 1 thread
+#:     float64 X W       800,000 / 819,200               every size (to 3.84e6)
+#:     float64 X^T dZ    614,400 / 640,000               every size
+#:     float64 dZ W^T     16,384 / 19,200                every size
+#:     float32 X W       720,000 / 800,000               every size
+#:     float32 X^T dZ    720,000 / 800,000               every size
+#:     float32 dZ W^T     12,288 / 16,000                12,288 / 16,000
+#:
+#: The loops' time over BLAS's, medians over the shapes: 0.5-0.7 up to 1e4
+#: and 0.5-0.85 up to 3e5 for X W and X^T dZ, 0.7-0.95 for dZ W^T. From ~2.6e5
+#: OpenBLAS runs its two threads; X W and X^T dZ are set a little under
+#: where they lost to those (with the other core free; 614,400-819,200 in
+#: three runs that day). dZ W^T lost only at 16 rows a batch (1.06-1.13x:
+#: copying W^T to the stack costs as much for 16 rows as for 200), at 64
+#: and 200 rows not below 640,000.
+LOOP_MAX_XW = 600_000
+LOOP_MAX_XT_DZ = 600_000
+LOOP_MAX_DZ_WT = 16_384
+LOOP_MAX_DZ_WT_F32 = 12_288
+
+
+def loop_max(dtype):
+    """The ``(X W, X^T dZ, dZ W^T)`` limits above for products of ``dtype``,
+    as the kernels take them (their ``loop_max`` argument)."""
+    dz_wt = LOOP_MAX_DZ_WT_F32 if np.dtype(dtype) == np.float32 else LOOP_MAX_DZ_WT
+    return (int(LOOP_MAX_XW), int(LOOP_MAX_XT_DZ), int(dz_wt))
+
 
 #: Split two-layer iterations (``kernels.split``): at most this many
 #: minibatch rows per block of region A (two blocks for the usual 200-256:

@@ -24,7 +24,7 @@ from numba import njit, prange
 from .config import JIT
 from .epilogues import copy_into, ordered_sum
 from .heads import head_rows, weigh_rows
-from .mlp import Net, Scratch, backward, forward, l2_penalty
+from .mlp import Net, Scratch, backward, forward, l2_penalty, limits
 from .sparse import CSR, take_rows
 
 
@@ -35,7 +35,8 @@ class Blocks(NamedTuple):
     sum of row losses; acts, deltas (K, rows * sum(sizes[1:])), row_loss
     (K, rows) float64, col_acc (K, max width) float64: each block's
     ``mlp.Scratch``; w (n,) float64 the rows' weights, or (0,); rows: rows a
-    block; loop_max: as ``mlp.Scratch``'s.
+    block; loop_max (3,) int64: ``mlp.Scratch``'s limits, as an array (a
+    parallel region refuses a named tuple holding a tuple).
     """
     grads: np.ndarray
     losses: np.ndarray
@@ -45,7 +46,7 @@ class Blocks(NamedTuple):
     col_acc: np.ndarray
     w: np.ndarray
     rows: int
-    loop_max: int
+    loop_max: np.ndarray
 
 
 def blocks(net, n, rows, loop_max, w=None):
@@ -60,7 +61,7 @@ def blocks(net, n, rows, loop_max, w=None):
                   np.empty((K, width), dtype), np.empty((K, width), dtype),
                   np.empty((K, rows)), np.empty((K, int(net.sizes.max()))),
                   np.empty(0) if w is None else np.ascontiguousarray(w, np.float64),
-                  int(rows), int(loop_max))
+                  int(rows), np.array(limits(loop_max), np.int64))
 
 
 @njit(**JIT)
@@ -71,8 +72,9 @@ def _block(k, net, X, y, bl, inv_total):
     r1 = min(X.shape[0], r0 + bl.rows)
     Xk = take_rows(X, r0, r1)
     w = bl.w[r0:r1] if bl.w.size else bl.w
+    loop_max = (bl.loop_max[0], bl.loop_max[1], bl.loop_max[2])
     sc = Scratch(bl.acts[k], bl.deltas[k], bl.row_loss[k], bl.col_acc[k],
-                 np.empty((0, X.shape[1]), bl.acts.dtype), w, bl.loop_max)
+                 np.empty((0, X.shape[1]), bl.acts.dtype), w, loop_max)
     netk = Net(net.theta, bl.grads[k], net.sizes, net.w_off, net.codes, net.residual, net.head)
     scores = forward(netk, Xk, sc)
     head_rows(net.head, scores, y[r0:r1], scores, sc.row_loss, inv_total)

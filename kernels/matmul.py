@@ -1,9 +1,65 @@
-"""Matrix product for the kernels: plain loops when tiny, BLAS otherwise."""
-import numpy as np
-from numba import njit
+"""Matrix product for the kernels: register-blocked loops when small, BLAS otherwise.
 
+The loops compute ``out`` in panels of up to three Vectors (``simd``: 4
+float64 or 8 float32 columns each) and blocks of rows, the block's outputs
+in 8-12 vector accumulators while ``p`` runs over the whole inner dimension:
+
+    for each panel of columns j .. j + w (w <= 3 lanes):
+        for each block of rows i .. i + r:
+            acc[row][v] = sum_p A[i + row, p] * B[p, j + v lanes : ...]   (one FMA each)
+
+4 rows x 3 Vectors, 6 x 2 or 8 x 1, the panel's last Vector masked to the
+columns that remain (a single output column, ``n == 1``, too). A row beyond
+``m`` in the last block repeats row ``m - 1`` and is not stored. B is read a
+row of a panel at a time, one vector load; a B whose rows are not contiguous
+(``dZ W^T``: W^T) is first copied, a panel at a time, to the stack; a narrow
+``X^T dZ`` runs as ``(dZ^T X)^T``, Vectors along its rows. Each output is one
+chain of FMAs in the order of ``p`` whichever way (no ``reassoc`` in
+``config.FASTMATH``, no partial sums), so a row's result depends neither on
+the blocking nor on the other rows nor on the thread, nor on where the code
+was compiled. Operands of other strides (no kernel passes them) run as plain
+loops, each output again a chain in the order of ``p``.
+
+The loops are compiled once a dtype, as a C entry point that kernels call by
+name (:func:`_entry`), whatever the layouts: ``matmul`` itself, compiled
+into every kernel for each layout it is passed, is small.
+
+Which products run as loops: ``loop_max``, a ``(X W, X^T dZ, dZ W^T)`` triple
+of size limits (``config.loop_max``), read by the Python side at each call.
+"""
+import numpy as np
+from llvmlite import binding as llvm, ir
+from numba import config as numba_config, njit, types
+from numba.core import cgutils, event
+from numba.core.ccallback import CFunc
+from numba.core.compiler_lock import global_compiler_lock
+from numba.extending import intrinsic
+
+from . import cache, compiling, simd
 from .blas import NO_TRANS, ROW_MAJOR, TRANS, dgemm, sgemm
-from .config import DOT_COLUMNS, JIT
+from .config import JIT
+
+#: The loops' C entry points' names, by dtype (see :func:`_entry`); named
+#: after this module, so two copies of the package in one process keep theirs.
+ENTRIES = {types.float64: f"{__name__}.loops_f64", types.float32: f"{__name__}.loops_f32"}
+#: ``loop_max`` slots: the forms of product the kernels run.
+XW, XT_DZ, DZ_WT = 0, 1, 2
+#: The largest k of a ``dZ W^T`` the loops run: a panel of W^T (k x 3
+#: Vectors) is copied to the stack (``simd.SCRATCH``); larger ones go to BLAS.
+MAX_TRANSPOSED_K = simd.SCRATCH // (3 * simd.BYTES)
+#: The largest k of any product the loops run (larger ones go to BLAS
+#: whatever the limit): each output is one chain of k FMAs, and a long
+#: float32 chain drifts from BLAS's few-output paths (1 x 3072 @ 3072 x 1:
+#: 3.1e-5 of the result against 2.6e-6). The limits were measured with k up
+#: to 400 (fan_in) and 200 (rows); every product the benchmark shapes loop
+#: has k <= 200.
+MAX_LOOP_K = 256
+
+
+def looped(form, k):
+    """Whether a product of ``form`` (``XW``, ``XT_DZ``, ``DZ_WT``) and inner
+    size k may run as loops at all (then by its size against its limit)."""
+    return k <= MAX_LOOP_K and (form != DZ_WT or k <= MAX_TRANSPOSED_K)
 
 
 @njit(**JIT)
@@ -24,15 +80,28 @@ def _blas_layout(A):
 
 
 @njit(**JIT)
+def form(A, B):
+    """Which ``loop_max`` slot a product ``A @ B`` uses: DZ_WT when B's rows are
+    not contiguous (a transposed weight), XT_DZ when A's are not (a transposed
+    input), else XW."""
+    k, n = B.shape
+    if not (n == 1 or B.strides[1] == B.itemsize):
+        return DZ_WT
+    if not (k == 1 or A.strides[1] == A.itemsize):
+        return XT_DZ
+    return XW
+
+
+@njit(**JIT)
 def matmul(A, B, out, loop_max):
     """``out[:] = A @ B`` for A (m, k), B (k, n), out (m, n).
 
-    A and B may be transposed views. Products with ``m * n * k <= loop_max``,
-    and operands BLAS cannot take (strided views), run as loops: at the toy
-    sizes a BLAS call costs more than the arithmetic. Below
-    ``config.DOT_COLUMNS`` output columns each entry is one dot product;
-    otherwise rows are updated.
-    Larger products call NumPy's ``cblas_?gemm`` (see ``blas``).
+    A and B may be transposed views. Products with ``m * n * k`` at or below
+    their form's limit in ``loop_max`` (see :func:`form`) and k within
+    :func:`looped`'s bounds, and operands BLAS cannot take (strided
+    views), run as :func:`_loops`: at these sizes a BLAS call and its
+    packing cost more than the arithmetic. Larger products call NumPy's
+    ``cblas_?gemm`` (see ``blas``).
     """
     m, k = A.shape
     n = B.shape[1]
@@ -41,7 +110,8 @@ def matmul(A, B, out, loop_max):
     if k == 0:
         out[:] = 0
         return
-    if m * n * k > loop_max:
+    f = form(A, B)
+    if m * n * k > loop_max[f] or k > MAX_LOOP_K or (f == DZ_WT and k > MAX_TRANSPOSED_K):
         ta, lda = _blas_layout(A)
         tb, ldb = _blas_layout(B)
         tc, ldc = _blas_layout(out)
@@ -53,18 +123,350 @@ def matmul(A, B, out, loop_max):
                 sgemm(ROW_MAJOR, ta, tb, m, n, k, np.float32(1), A.ctypes.data, lda,
                       B.ctypes.data, ldb, np.float32(0), out.ctypes.data, ldc)
             return
-    if n < DOT_COLUMNS:
-        for i in range(m):
-            for j in range(n):
-                acc = A[i, 0] * B[0, j]
-                for p in range(1, k):
-                    acc += A[i, p] * B[p, j]
-                out[i, j] = acc
-        return
+    _call_loops(A, B, out)
+
+
+def _c_entry(m, k, n, a, a0, a1, b, b0, b1, c, c0, c1):
+    """The loops' C entry point: :func:`_loops` on A (m, k) at pointer a with
+    strides a0, a1 (bytes), B (k, n) at b and out (m, n) at c likewise."""
+    _loops(simd.array_at(a, m, k, a0, a1), simd.array_at(b, k, n, b0, b1),
+           simd.array_at(c, m, n, c0, c1))
+
+
+@intrinsic
+def _call_loops(typingctx, A, B, out):
+    """``_loops(A, B, out)`` through the C entry point of out's dtype: a call
+    by name, registered (compiled or loaded) while this is typed."""
+    dtype = getattr(out, "dtype", None)
+    if dtype not in ENTRIES or not all(isinstance(t, types.Array) and t.ndim == 2
+                                       and t.dtype == dtype for t in (A, B, out)):
+        return None
+    name = _entry(dtype)
+
+    def codegen(context, builder, signature, args):
+        i64 = ir.IntType(64)
+        values = []
+        for ty, val in zip(signature.args, args):
+            ary = context.make_array(ty)(context, builder, val)
+            values.append((builder.ptrtoint(ary.data, i64),
+                           cgutils.unpack_tuple(builder, ary.shape),
+                           cgutils.unpack_tuple(builder, ary.strides)))
+        (a, (m, k), sa), (b, (_, n), sb), (c, _, sc) = values
+        fn = cgutils.get_or_insert_function(builder.module,
+                                            ir.FunctionType(ir.VoidType(), [i64] * 12), name)
+        builder.call(fn, [m, k, n, a, *sa, b, *sb, c, *sc])
+        return context.get_dummy_value()
+    return types.none(A, B, out), codegen
+
+
+@njit(inline="always", **JIT)
+def _loops(A, B, out):
+    """``out[:] = A @ B`` for A (m, k), B (k, n), out (m, n), m, k, n >= 1, any
+    strides, by the register-blocked loops; the path chosen at run time:
+
+    - out C-contiguous and B C-contiguous: :func:`_direct`, or for a narrow,
+      tall ``X^T dZ`` (A's columns contiguous, n < lanes <= m / 2)
+      :func:`_along_rows`;
+    - out C-contiguous and B^T C-contiguous (``dZ W^T``) with k <=
+      ``MAX_TRANSPOSED_K``: :func:`_transposed_b`;
+    - any other strides (no kernel passes them): :func:`_plain`.
+
+    Compiled once a dtype, as the C entry point; no kernel compiles a copy.
+    """
+    m, k = A.shape
+    n = B.shape[1]
+    L = simd.lanes(out)
+    rows_b = _c_contiguous(B)
+    if not (_c_contiguous(out) and (rows_b or (_c_contiguous(B.T) and k <= MAX_TRANSPOSED_K))):
+        _plain(A, B, out)
+    elif not rows_b:
+        _transposed_b(A, np.ascontiguousarray(B.T), np.ascontiguousarray(out))
+    elif n < L and m >= 2 * L and _c_contiguous(A.T):
+        _along_rows(B.T, np.ascontiguousarray(A.T), np.ascontiguousarray(out))
+    else:
+        _direct(A, np.ascontiguousarray(B), np.ascontiguousarray(out))
+
+
+@njit(inline="always", **JIT)
+def _c_contiguous(a):
+    """Whether a (r, c) is C-contiguous (``np.ascontiguousarray`` of it is then
+    a view, not a copy)."""
+    return a.strides[1] == a.itemsize and a.strides[0] == a.shape[1] * a.itemsize
+
+
+@njit(inline="always", **JIT)
+def _direct(A, B, out):
+    """``out[:] = A @ B`` for B (k, n) and out (m, n) C-contiguous: panel after
+    panel of 3 Vectors' columns."""
+    n = B.shape[1]
+    L = simd.lanes(out)
+    for j in range(0, n, 3 * L):
+        _panel(A, B, j, out, j, min(3 * L, n - j))
+
+
+@njit(inline="always", **JIT)
+def _transposed_b(A, Bt, out):
+    """``out[:] = A @ Bt^T`` for Bt (n, k) and out (m, n) C-contiguous, k <=
+    ``MAX_TRANSPOSED_K`` (``dZ W^T``: Bt is W): each panel ``Bt[j:j + w]^T``
+    (k, w) is first copied to a C array on the stack (k w values, within
+    ``simd.SCRATCH`` by the bound on k), once a call, by L x L tiles
+    transposed in registers (read lane by lane in every block of rows
+    instead, 200 x 10 @ 10 x 100 took 2.0x BLAS's time in float32 and 1.17x
+    in float64; copied 0.90x and 0.83x)."""
+    n, k = Bt.shape
+    L = simd.lanes(out)
+    for j in range(0, n, 3 * L):
+        w = min(3 * L, n - j)
+        P = simd.scratch(out, k, w)
+        for q in range(0, w, L):
+            for p in range(0, k, L):
+                simd.transpose(Bt, j + q, p, min(L, w - q), min(L, k - p), P, p, q)
+        _panel(A, P, np.int64(0), out, j, w)
+
+
+@njit(inline="always", **JIT)
+def _along_rows(Bt, At, out):
+    """``out[:] = (Bt At)^T`` for Bt (n, k) = B^T, At (k, m) = A^T C-contiguous
+    and out (m, n) C-contiguous, n < lanes: ``X^T dZ`` with few output
+    columns (the weight gradient of a layer of few outputs), Vectors along
+    the rows of out: ``T = Bt At[:, i:i + r]`` (n, r) on the stack, r rows of
+    out at a time, then copied into out (n r values against the n r k FMAs
+    of the product). 400 x 16 @ 16 x 3 in float32: 1.2x BLAS's time the
+    direct way (3 of 8 lanes used), 0.60x this way."""
+    n = Bt.shape[0]
+    m = At.shape[1]
+    L = simd.lanes(out)
+    # n r < L r values fit simd.SCRATCH; whole panels
+    chunk = simd.SCRATCH // (L * out.itemsize) // (3 * L) * (3 * L)
+    for i in range(0, m, chunk):
+        r = min(chunk, m - i)
+        T = simd.scratch(out, n, r)
+        for j in range(0, r, 3 * L):
+            _panel(Bt, At, i + j, T, j, min(3 * L, r - j))
+        for q in range(r):
+            for c in range(n):
+                out[i + q, c] = T[c, q]
+
+
+@njit(**JIT)
+def _panel(A, B, jb, out, j, w):
+    """``out[:, j:j + w] = A @ B[:, jb:jb + w]`` for A (m, k) of any layout, B
+    (k, >= jb + w) and out C-contiguous, 1 <= w <= 3 lanes: block after
+    block of rows, each output one FMA chain in the order of p. One
+    compiled copy a dtype, one call a panel."""
+    m = A.shape[0]
+    L = simd.lanes(out)
+    if w > 2 * L:
+        for i in range(0, m, 4):
+            _block_4x3(A, B, jb, out, i, min(4, m - i), j, w)
+    elif w > L:
+        for i in range(0, m, 6):
+            _block_6x2(A, B, jb, out, i, min(6, m - i), j, w)
+    else:
+        for i in range(0, m, 8):
+            _block_8x1(A, B, jb, out, i, min(8, m - i), j, w)
+
+
+@njit(inline="always", **JIT)
+def _plain(A, B, out):
+    """``out[:] = A @ B`` by rows, ``out[i] = sum_p A[i, p] B[p]`` (each output
+    a chain in the order of p): strided operands BLAS cannot take."""
+    m, k = A.shape
+    n = B.shape[1]
     for i in range(m):
+        a = A[i, 0]
         for j in range(n):
-            out[i, j] = 0
-        for p in range(k):
+            out[i, j] = a * B[0, j]
+        for p in range(1, k):
             a = A[i, p]
             for j in range(n):
                 out[i, j] += a * B[p, j]
+
+
+# The blocks: out[i:i + rows, j:j + w] = A[i:i + rows] @ B[:, jb:jb + w], with
+# rows <= the block's rows and w within its Vectors (the last one masked to
+# what remains). A row past the block's ``rows`` repeats the last one (read,
+# never stored), so every block runs its full register pattern.
+
+@njit(inline="always", **JIT)
+def _block_4x3(A, B, jb, out, i, rows, j, w):
+    """4 rows x 3 Vectors (2 lanes < w <= 3 lanes): 12 accumulators."""
+    k = A.shape[1]
+    L = simd.lanes(out)
+    j1, j2, w2 = j + L, j + 2 * L, w - 2 * L
+    jb1, jb2 = jb + L, jb + 2 * L
+    r0, r1, r2, r3 = i, i + min(1, rows - 1), i + min(2, rows - 1), i + min(3, rows - 1)
+    c00 = simd.zeros(out)
+    c01 = c02 = c10 = c11 = c12 = c20 = c21 = c22 = c30 = c31 = c32 = c00
+    for p in range(k):
+        b0 = simd.load(B, p, jb, L)
+        b1 = simd.load(B, p, jb1, L)
+        b2 = simd.load(B, p, jb2, w2)
+        a = A[r0, p]
+        c00 = simd.fma(a, b0, c00)
+        c01 = simd.fma(a, b1, c01)
+        c02 = simd.fma(a, b2, c02)
+        a = A[r1, p]
+        c10 = simd.fma(a, b0, c10)
+        c11 = simd.fma(a, b1, c11)
+        c12 = simd.fma(a, b2, c12)
+        a = A[r2, p]
+        c20 = simd.fma(a, b0, c20)
+        c21 = simd.fma(a, b1, c21)
+        c22 = simd.fma(a, b2, c22)
+        a = A[r3, p]
+        c30 = simd.fma(a, b0, c30)
+        c31 = simd.fma(a, b1, c31)
+        c32 = simd.fma(a, b2, c32)
+    simd.store(out, r0, j, c00, L)
+    simd.store(out, r0, j1, c01, L)
+    simd.store(out, r0, j2, c02, w2)
+    if rows > 1:
+        simd.store(out, r1, j, c10, L)
+        simd.store(out, r1, j1, c11, L)
+        simd.store(out, r1, j2, c12, w2)
+    if rows > 2:
+        simd.store(out, r2, j, c20, L)
+        simd.store(out, r2, j1, c21, L)
+        simd.store(out, r2, j2, c22, w2)
+    if rows > 3:
+        simd.store(out, r3, j, c30, L)
+        simd.store(out, r3, j1, c31, L)
+        simd.store(out, r3, j2, c32, w2)
+
+
+@njit(inline="always", **JIT)
+def _block_6x2(A, B, jb, out, i, rows, j, w):
+    """6 rows x 2 Vectors (1 lane < w <= 2 lanes): 12 accumulators."""
+    k = A.shape[1]
+    L = simd.lanes(out)
+    j1, jb1, w1 = j + L, jb + L, w - L
+    r0, r1, r2 = i, i + min(1, rows - 1), i + min(2, rows - 1)
+    r3, r4, r5 = i + min(3, rows - 1), i + min(4, rows - 1), i + min(5, rows - 1)
+    c00 = simd.zeros(out)
+    c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = c00
+    for p in range(k):
+        b0 = simd.load(B, p, jb, L)
+        b1 = simd.load(B, p, jb1, w1)
+        a = A[r0, p]
+        c00 = simd.fma(a, b0, c00)
+        c01 = simd.fma(a, b1, c01)
+        a = A[r1, p]
+        c10 = simd.fma(a, b0, c10)
+        c11 = simd.fma(a, b1, c11)
+        a = A[r2, p]
+        c20 = simd.fma(a, b0, c20)
+        c21 = simd.fma(a, b1, c21)
+        a = A[r3, p]
+        c30 = simd.fma(a, b0, c30)
+        c31 = simd.fma(a, b1, c31)
+        a = A[r4, p]
+        c40 = simd.fma(a, b0, c40)
+        c41 = simd.fma(a, b1, c41)
+        a = A[r5, p]
+        c50 = simd.fma(a, b0, c50)
+        c51 = simd.fma(a, b1, c51)
+    simd.store(out, r0, j, c00, L)
+    simd.store(out, r0, j1, c01, w1)
+    if rows > 1:
+        simd.store(out, r1, j, c10, L)
+        simd.store(out, r1, j1, c11, w1)
+    if rows > 2:
+        simd.store(out, r2, j, c20, L)
+        simd.store(out, r2, j1, c21, w1)
+    if rows > 3:
+        simd.store(out, r3, j, c30, L)
+        simd.store(out, r3, j1, c31, w1)
+    if rows > 4:
+        simd.store(out, r4, j, c40, L)
+        simd.store(out, r4, j1, c41, w1)
+    if rows > 5:
+        simd.store(out, r5, j, c50, L)
+        simd.store(out, r5, j1, c51, w1)
+
+
+@njit(inline="always", **JIT)
+def _block_8x1(A, B, jb, out, i, rows, j, w):
+    """8 rows x 1 Vector (w <= 1 lane): 8 accumulators."""
+    k = A.shape[1]
+    r0, r1, r2, r3 = i, i + min(1, rows - 1), i + min(2, rows - 1), i + min(3, rows - 1)
+    r4, r5, r6, r7 = (i + min(4, rows - 1), i + min(5, rows - 1), i + min(6, rows - 1),
+                      i + min(7, rows - 1))
+    c0 = simd.zeros(out)
+    c1 = c2 = c3 = c4 = c5 = c6 = c7 = c0
+    for p in range(k):
+        b = simd.load(B, p, jb, w)
+        c0 = simd.fma(A[r0, p], b, c0)
+        c1 = simd.fma(A[r1, p], b, c1)
+        c2 = simd.fma(A[r2, p], b, c2)
+        c3 = simd.fma(A[r3, p], b, c3)
+        c4 = simd.fma(A[r4, p], b, c4)
+        c5 = simd.fma(A[r5, p], b, c5)
+        c6 = simd.fma(A[r6, p], b, c6)
+        c7 = simd.fma(A[r7, p], b, c7)
+    simd.store(out, r0, j, c0, w)
+    if rows > 1:
+        simd.store(out, r1, j, c1, w)
+    if rows > 2:
+        simd.store(out, r2, j, c2, w)
+    if rows > 3:
+        simd.store(out, r3, j, c3, w)
+    if rows > 4:
+        simd.store(out, r4, j, c4, w)
+    if rows > 5:
+        simd.store(out, r5, j, c5, w)
+    if rows > 6:
+        simd.store(out, r6, j, c6, w)
+    if rows > 7:
+        simd.store(out, r7, j, c7, w)
+
+
+def _entry(dtype):
+    """The name of :func:`_c_entry` compiled for ``dtype`` (float64 or float32),
+    its address registered with LLVM under that name; compiled or loaded
+    from the kernels' cache at the first need in a process: when a kernel
+    that calls it is typed (:func:`_call_loops`) or is about to load from
+    the cache (:func:`_entries_named_in`). Compiled code refers to the name, as
+    to ``blas``'s, so a kernel's code holds a call, not a copy of the loops
+    that LLVM would optimize again in every kernel (the first training call
+    compiled ~7 s longer that way), and a dtype nobody uses is not compiled."""
+    name = ENTRIES[dtype]
+    with global_compiler_lock:
+        if dtype not in _compiled:
+            i = types.int64
+            ptr = types.CPointer(dtype)
+            # JIT's options but the cache (set below) and no_cfunc_wrapper: the
+            # C-callable wrapper is the entry point.
+            options = {key: value for key, value in JIT.items()
+                       if key not in ("cache", "no_cfunc_wrapper")}
+            entry = CFunc(_c_entry, ((i, i, i, ptr, i, i, ptr, i, i, ptr, i, i), types.void), {},
+                          options)
+            if JIT["cache"]:
+                entry._cache = cache.kernel_cache(_c_entry)
+            # Announced as a kernel's compile is (kernels.compiling); a load
+            # from the cache takes milliseconds and says nothing.
+            with event.trigger_event(compiling.EVENT, data={"dispatcher": entry}):
+                entry.compile()
+            llvm.add_symbol(name, entry.address)
+            _compiled[dtype] = entry  # kept alive: its code is called by address
+    return name
+
+
+def _entries_named_in(data):
+    """Before a kernel loads from the cache (``cache.before_load``): the entry
+    points whose names its data file (``data``, bytes: machine code and
+    bitcode, uncompressed) holds, as a kernel that calls them does."""
+    for dtype, name in ENTRIES.items():
+        if name.encode() in data:
+            _entry(dtype)
+
+
+#: The C entry points compiled in this process, by dtype.
+_compiled = {}
+
+if numba_config.DISABLE_JIT:
+    # Kernels run as Python: the loops are called as they are.
+    def _call_loops(A, B, out):
+        _loops(A, B, out)
+else:
+    cache.before_load.append(_entries_named_in)

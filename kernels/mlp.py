@@ -53,8 +53,9 @@ class Scratch(NamedTuple):
     layer after layer; row_loss (B,) and col_acc (max width,) float64
     scratch; dX (B, D) the input gradient, or (0, D) when none is wanted;
     w (B,) float64 the batch's row weights, filled by the caller, or (0,)
-    for none; loop_max: products with ``m * n * k`` at or below it run as
-    loops.
+    for none; loop_max: the ``(X W, X^T dZ, dZ W^T)`` limits of
+    ``config.loop_max``: products of each form with ``m * n * k`` at or
+    below its limit run as loops (``kernels.matmul``).
     """
     acts: np.ndarray
     deltas: np.ndarray
@@ -62,7 +63,7 @@ class Scratch(NamedTuple):
     col_acc: np.ndarray
     dX: np.ndarray
     w: np.ndarray
-    loop_max: int
+    loop_max: tuple
 
 
 def offsets(sizes):
@@ -77,12 +78,19 @@ def offsets(sizes):
 
 def scratch(sizes, dtype, rows, loop_max, need_dX=False, weighted=False):
     """A :class:`Scratch` for a net of widths ``sizes`` and up to ``rows`` rows
-    (with a row-weight buffer when ``weighted``)."""
+    (with a row-weight buffer when ``weighted``); ``loop_max`` as
+    ``config.loop_max(dtype)`` gives it."""
     n = rows * int(sizes[1:].sum())
     return Scratch(np.empty(n, dtype), np.empty(n, dtype), np.empty(rows),
                    np.empty(int(sizes.max())),
                    np.empty((rows if need_dX else 0, int(sizes[0])), dtype),
-                   np.empty(rows if weighted else 0), int(loop_max))
+                   np.empty(rows if weighted else 0), limits(loop_max))
+
+
+def limits(loop_max):
+    """``loop_max`` as the kernels type it: three int64 (one compiled type)."""
+    xw, xt_dz, dz_wt = (int(v) for v in loop_max)
+    return (xw, xt_dz, dz_wt)
 
 
 @njit(**JIT)

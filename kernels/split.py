@@ -79,8 +79,8 @@ def _rows_block(k, n, size, idx, data, v, code, head, Xb, yb, w, loop_max):
     scores, dh and row_loss rows of this block are written); code: the
     hidden activation; head: the output head; Xb (n, D), yb (n,) or (n, C):
     the minibatch buffers (this block's rows are written); w (n,): the
-    rows' weights, or empty for none; loop_max: products at or below it run
-    as loops.
+    rows' weights, or empty for none; loop_max: the ``(X W, X^T dZ, dZ W^T)``
+    limits at or below which products run as loops.
     """
     i0, i1 = _span(k, row_blocks(n), n)
     if i1 <= i0:
@@ -109,8 +109,7 @@ def _features_block(k, Xb, dh, v, c, opt, theta, grad, lr, t, l2_part, loop_max)
     (its state of these rows updated); theta, grad (P,): the flat
     parameters and gradient, W1 their first ``D * H`` entries; lr: the
     learning rate; t: Adam's step count after this update; l2_part: slot k
-    receives these rows' sum of squares; loop_max: products at or below it
-    run as loops.
+    receives these rows' sum of squares; loop_max: as :func:`_rows_block`'s.
     """
     D, H = v.W1.shape
     d0, d1 = _span(k, feature_blocks(D), D)

@@ -67,8 +67,9 @@ def two_layer_step(W1, b1, W2, b2, dW1, db1, dW2, db2, h, dh, scores, dX, row_lo
     from Python with the same types, so one compile serves both.
     w: the rows' weights, or empty for none; X (N, D), y (N,)
     or (N, C): the batch (X dense or ``sparse.CSR``); c: the L2 factor; code: the hidden activation;
-    head: the output head; need_dX: also dX; loop_max: products at or below it
-    run as loops."""
+    head: the output head; need_dX: also dX; loop_max: the ``(X W, X^T dZ,
+    dZ W^T)`` limits of ``config.loop_max``, at or below which products run
+    as loops."""
     N = X.shape[0]
     h = h[:N]
     dh = dh[:N]
@@ -138,7 +139,7 @@ def two_layer_loss(W1, b1, W2, b2, X, y, reg=0.0, workspace=None, *,
                                dict(W1=W1, b1=b1, W2=W2, b2=b2, X=X, y=y))
     v = TwoLayer(W1, b1, W2, b2, **bufs)
     loss = two_layer_step(*v, v.row_loss[:0], X, y, c, code, SOFTMAX, need_dX,
-                          config.GEMM_LOOP_MAX)
+                          config.loop_max(dtype))
     dW1, db1, dW2, db2 = v.dW1, v.db1, v.dW2, v.db2
     # Bias gradients in the caller's bias shapes (the workspace's own arrays for (H,) biases).
     db1 = db1 if len(b1_shape) == 1 else db1.reshape(b1_shape)

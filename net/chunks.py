@@ -9,6 +9,7 @@ shape while the per-chunk cost stays negligible.
 import numpy as np
 
 from ..kernels import config, threads
+from ..kernels.matmul import DZ_WT, XT_DZ, XW, looped
 
 
 def step_flops(sizes, batch_rows):
@@ -125,49 +126,59 @@ def blas_count_invariant(sizes, rows, dtype, loop_max, dense_input=True, scored=
     100 differs in the last bits; float64 at 256 x 784 @ 784 x 512 on
     AVX-512 kernels, and 100 x 100 @ 100 x 64 on this machine's). Found once
     per shape and process by running on random numbers, both ways, the
-    products the step runs: ``X W`` of each layer, ``X^T dZ`` of each, and
-    ``dZ W^T`` of each but the first (training needs no input gradient);
-    only ``X W`` for rows that are only scored. Products of ``m n k <=
-    loop_max`` are loops, not BLAS; so are the first layer's where the input
-    is sparse, not ``dense_input``."""
+    products the step runs (:func:`step_products`) that go to BLAS: those
+    with ``m n k`` at or below their form's limit in ``loop_max`` (the
+    ``config.loop_max`` triple) and an inner size ``matmul.looped`` allows
+    are loops; so are the first layer's where the input is sparse, not
+    ``dense_input``."""
     most = threads_allowed()
     if most < 2:
         return True
     sizes = tuple(int(n) for n in sizes)
+    limits = tuple(int(v) for v in loop_max)
     trained = {int(B) for B in rows if B > 0}
     checks = [(B, True) for B in sorted(trained)]
-    checks += [(int(B), False) for B in sorted({int(B) for B in scored}) if B > 0 and B not in trained]
-    return all(_invariant_at(sizes, B, np.dtype(dtype), loop_max, dense_input, most, backward)
+    checks += [(int(B), False) for B in sorted({int(B) for B in scored})
+               if B > 0 and B not in trained]
+    return all(_invariant_at(sizes, B, np.dtype(dtype), limits, dense_input, most, backward)
                for B, backward in checks)
 
 
-def _invariant_at(sizes, B, dtype, loop_max, dense_input, most, backward=True):
+def _invariant_at(sizes, B, dtype, limits, dense_input, most, backward=True):
     """:func:`blas_count_invariant` for B rows, trained (``backward``) or
-    only scored (found once a process)."""
-    key = (sizes, B, dtype.str, most, bool(dense_input), loop_max, bool(backward))
+    only scored (found once a process); limits: ``loop_max`` as a tuple."""
+    key = (sizes, B, dtype.str, most, bool(dense_input), limits, bool(backward))
     if key not in _invariant:
         rng = np.random.default_rng(0)
         same = True
         for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-            if B * fan_in * fan_out <= loop_max or (layer == 0 and not dense_input):
+            if layer == 0 and not dense_input:
                 continue
             X, W, dZ = (rng.standard_normal(shape).astype(dtype)
                         for shape in ((B, fan_in), (fan_in, fan_out), (B, fan_out)))
+            # Their inner sizes k: too long a k goes to BLAS whatever the limit.
+            ks = {XW: fan_in, XT_DZ: B, DZ_WT: fan_out}
+            blas = [(a, b) for form, a, b in step_products(layer, X, W, dZ, backward)
+                    if B * fan_in * fan_out > limits[form] or not looped(form, ks[form])]
             products = []
             for n in (1, most):
                 with threads.blas_threads(n):
-                    products.append(step_products(layer, X, W, dZ, backward))
+                    products.append([a @ b for a, b in blas])
             same = same and all(np.array_equal(a, b) for a, b in zip(*products))
         _invariant[key] = same
     return _invariant[key]
 
 
 def step_products(layer, X, W, dZ, backward):
-    """The products a step runs at ``layer``: the forward ``X W``; when
-    ``backward`` also ``X^T dZ`` and, past the first layer, ``dZ W^T``."""
-    if not backward:
-        return [X @ W]
-    return [X @ W, X.T @ dZ] + ([dZ @ W.T] if layer > 0 else [])
+    """The products a step runs at ``layer``, as ``(form, A, B)`` (``form``:
+    ``kernels.matmul``'s limit slot): the forward ``X W``; when ``backward``
+    also ``X^T dZ`` and, past the first layer, ``dZ W^T``."""
+    products = [(XW, X, W)]
+    if backward:
+        products.append((XT_DZ, X.T, dZ))
+        if layer > 0:
+            products.append((DZ_WT, dZ, W.T))
+    return products
 
 
 def call_chunk(call, parallel, blas):

@@ -277,8 +277,8 @@ class _BaseMLP(BaseEstimator):
         n = X.shape[0]
         net = self._model.packed()
         total = float(sample_weight.sum()) if sample_weight is not None else float(n)
-        bl = full_batch.blocks(net, n, config.FULL_BATCH_ROWS, config.GEMM_LOOP_MAX,
-                               sample_weight)
+        loop_max = config.loop_max(net.theta.dtype)
+        bl = full_batch.blocks(net, n, config.FULL_BATCH_ROWS, loop_max, sample_weight)
         c = float(self.alpha) / total
         theta, grad = net.theta, net.grad
         order = _sklearn_packing(net)  # x = theta[order]
@@ -290,7 +290,7 @@ class _BaseMLP(BaseEstimator):
         # on the count, it is fixed (net.chunks.thread_policy).
         most = chunks.threads_allowed()
         invariant = split or chunks.blas_count_invariant(
-            net.sizes, (n,), theta.dtype, config.GEMM_LOOP_MAX,
+            net.sizes, (n,), theta.dtype, loop_max,
             dense_input=isinstance(X, np.ndarray))
         policy = chunks.ThreadPolicy(most, None if invariant else chunks.fixed_threads(
             chunks.step_flops(net.sizes, n), most))

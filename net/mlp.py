@@ -190,7 +190,7 @@ class MLP:
         self._sync_params()
         X = self._inputs(X)
         net = self._net(self._theta[:0])
-        sc = K.scratch(self._sizes, self.dtype, X.shape[0], config.GEMM_LOOP_MAX)
+        sc = K.scratch(self._sizes, self.dtype, X.shape[0], config.loop_max(self.dtype))
         return K.forward(net, X, sc).copy()
 
     def score(self, X, y):
@@ -202,7 +202,7 @@ class MLP:
         X = self._inputs(X)
         n = X.shape[0]
         y = self._targets(y, n)
-        sc = K.scratch(self._sizes, self.dtype, min(n, 4096), config.GEMM_LOOP_MAX)
+        sc = K.scratch(self._sizes, self.dtype, min(n, 4096), config.loop_max(self.dtype))
         return float(K.score(self._net(self._theta[:0]), X, y, sc))
 
     def predict(self, X):
@@ -247,7 +247,8 @@ class MLP:
         n = X.shape[0]
         y = self._targets(y, n)
         net = self._net()
-        sc = K.scratch(self._sizes, self.dtype, n, config.GEMM_LOOP_MAX, need_dX=bool(need_dX))
+        sc = K.scratch(self._sizes, self.dtype, n, config.loop_max(self.dtype),
+                       need_dX=bool(need_dX))
         loss = K.loss_grad(net, X, y, c, sc, bool(need_dX))
         grads = {name: net.grad[sl].reshape(shape) for name, (sl, shape) in self._slices.items()}
         return (float(loss), grads, sc.dX) if need_dX else (float(loss), grads)

@@ -128,7 +128,8 @@ class Session:
                  schedule=L.Schedule(0, 1.0, 1), num_iters, keep_best=False, batch_counts=None):
         n_epochs = num_iters // schedule.epoch_len + 1 if schedule.epoch_len else 0
         best = net.theta.copy() if keep_best else net.theta[:0].copy()
-        buf = L.buffers_struct(net, data.X, data.y, batch_rows, best, config.GEMM_LOOP_MAX,
+        loop_max = config.loop_max(net.theta.dtype)
+        buf = L.buffers_struct(net, data.X, data.y, batch_rows, best, loop_max,
                                weighted=data.w.size > 0)
         self.trainee = L.Trainee(net, L.Objective(float(l2_factor), bool(per_row)),
                                  optimizer.state, optimizer.progress, schedule, buf,
@@ -154,7 +155,7 @@ class Session:
         counts = (batch_rows, data.X.shape[0] % batch_rows) if batch_counts is None else batch_counts
         scored = (data.X_val.shape[0] % batch_rows,) if schedule.epoch_len else ()
         self.invariant = bool(self.split) or chunks.blas_count_invariant(
-            net.sizes, counts, net.theta.dtype, config.GEMM_LOOP_MAX,
+            net.sizes, counts, net.theta.dtype, loop_max,
             dense_input=isinstance(data.X, np.ndarray), scored=scored)
 
     @property

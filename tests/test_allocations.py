@@ -26,13 +26,12 @@ SCRIPT = textwrap.dedent("""
     from fusednet.kernels.two_layer import TwoLayer, two_layer_step
 
     @njit
-    def repeat(k, act, v, X, y):
+    def repeat(k, act, v, X, y, limits):
         total = 0.0
         for _ in range(k):
             total += two_layer_step(v.W1, v.b1, v.W2, v.b2, v.dW1, v.db1, v.dW2, v.db2, v.h,
                                     v.dh, v.scores, v.dX, v.row_loss, v.col_acc,
-                                    v.row_loss[:0], X, y, 0.1, act, 0, True,
-                                    config.GEMM_LOOP_MAX)
+                                    v.row_loss[:0], X, y, 0.1, act, 0, True, limits)
         return total
 
     rng = np.random.default_rng(0)
@@ -46,7 +45,7 @@ SCRIPT = textwrap.dedent("""
             counts = []
             for k in (1, 1, 25):
                 before = rtsys.get_allocation_stats().alloc
-                repeat(k, activation, v, X, y)
+                repeat(k, activation, v, X, y, config.loop_max(np.float64))
                 counts.append(rtsys.get_allocation_stats().alloc - before)
             print(N, counts[1], counts[2])
 """)

@@ -25,7 +25,7 @@ def layout(rng, shape, kind, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("loop_max", [0, 10**12], ids=["blas", "loops"])
+@pytest.mark.parametrize("loop_max", [(0, 0, 0), (10**12,) * 3], ids=["blas", "loops"])
 @pytest.mark.parametrize("m,k,n", [(1, 1, 1), (1, 5, 1), (5, 1, 7), (3, 4, 10), (37, 23, 9),
                                    (64, 1, 64), (200, 64, 100)])
 def test_matmul_equals_numpy_for_c_fortran_and_strided_operands(dtype, loop_max, m, k, n):
@@ -42,7 +42,7 @@ def test_matmul_equals_numpy_for_c_fortran_and_strided_operands(dtype, loop_max,
 
 def test_matmul_with_empty_inner_dimension_writes_zeros():
     out = np.full((3, 4), np.nan)
-    matmul(np.empty((3, 0)), np.empty((0, 4)), out, 0)
+    matmul(np.empty((3, 0)), np.empty((0, 4)), out, (0, 0, 0))
     assert (out == 0).all()
 
 
@@ -52,7 +52,7 @@ def test_matmul_of_transposed_views_calls_blas_without_copies():
     rng = np.random.default_rng(1)
     X, dH = rng.standard_normal((300, 200)), rng.standard_normal((300, 150))
     out = np.empty((200, 150))
-    matmul(X.T, dH, out, 0)
+    matmul(X.T, dH, out, (0, 0, 0))
     np.testing.assert_allclose(out, X.T @ dH, rtol=1e-12, atol=1e-12)
 
 

@@ -21,11 +21,13 @@ def run_without_jit(args):
 
 @pytest.mark.slow
 def test_kernels_match_the_reference_with_jit_disabled():
-    # Above GEMM_LOOP_MAX the products call BLAS (silently zeros before), and
+    # Above their loop_max limits the products call BLAS (silently zeros before),
+    # below them the loops' Vectors are NumPy arrays (kernels.simd), and
     # the softmax, sigmoid, two_layer_loss and train use the inlined exp (an
     # LLVM intrinsic, NotImplementedError before).
     out = run_without_jit(["-m", "pytest", "-q", "-p", "no:cacheprovider",
                            "tests/test_kernels_match_reference.py",
+                           "tests/test_matmul.py",
                            "tests/test_blas.py::test_matmul_equals_numpy_for_c_fortran_and_strided_operands",
                            "tests/test_exp.py::test_edges_zero_one_minus_infinity_and_nan"])
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]

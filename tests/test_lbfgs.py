@@ -21,10 +21,10 @@ from fusednet.net.inputs import as_csr
 @pytest.mark.parametrize("n", [1, 5, 256, 257, 1347, 70_000, 1_000_003])
 def test_blocks_are_fixed_by_the_rows_even_and_none_empty(n):
     net = MLP([2, 1, 2], seed=0).packed()
-    bl = full_batch.blocks(net, n, 256, 256)
+    bl = full_batch.blocks(net, n, 256, (256,) * 3)
     K_, rows = bl.losses.shape[0], bl.rows
     assert rows <= 256 and (K_ - 1) * rows < n <= K_ * rows  # every block holds rows
-    assert full_batch.blocks(MLP([7, 3, 2], seed=1).packed(), n, 256, 9).rows == rows
+    assert full_batch.blocks(MLP([7, 3, 2], seed=1).packed(), n, 256, (9,) * 3).rows == rows
 
 
 def _problem(rng, sparse, head, weighted):
@@ -43,7 +43,7 @@ def test_the_blocked_full_batch_is_the_same_bits_parallel_or_serial(rng, sparse,
     X, y, w = _problem(rng, sparse, head, weighted)
     model = MLP([30, 20, 10, 4], "tanh", seed=0, head=head)
     net = model.packed()
-    bl = full_batch.blocks(net, 900, 256, config.GEMM_LOOP_MAX, w)
+    bl = full_batch.blocks(net, 900, 256, config.loop_max(np.float64), w)
     total = 900.0 if w is None else float(w.sum())
     runs = []
     for parallel in (False, True, False):
@@ -53,7 +53,7 @@ def test_the_blocked_full_batch_is_the_same_bits_parallel_or_serial(rng, sparse,
         assert loss == runs[0][0]
         np.testing.assert_array_equal(grad, runs[0][1])
     # And the one-block kernel's numbers, but for the order of the sums.
-    sc = K.scratch(net.sizes, np.float64, 900, config.GEMM_LOOP_MAX, weighted=weighted)
+    sc = K.scratch(net.sizes, np.float64, 900, config.loop_max(np.float64), weighted=weighted)
     if weighted:
         sc.w[:] = w
     loss = K.loss_grad(net, X, y, 0.01, sc, False)

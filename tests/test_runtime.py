@@ -57,6 +57,39 @@ def test_second_process_loads_compiled_kernels_from_the_cache(tmp_path):
     assert MESSAGE not in warm.stderr
 
 
+ENTRY_PROBE = textwrap.dedent("""
+    import json
+    import numpy as np
+    import fusednet
+    from fusednet.kernels import matmul
+    X = np.random.default_rng(0).standard_normal((40, 4))
+    y = np.arange(40) % 3
+    h = fusednet.MLP([4, 10, 3], seed=0).train(X, y, X, y, num_iters=5, batch_size=8)
+    print(json.dumps({"loss": h["loss_history"],
+                      "entries": sorted(str(dtype) for dtype in matmul._compiled),
+                      "loaded": sum(e.cache_hits for e in matmul._compiled.values())}))
+""")
+
+
+def test_kernels_from_the_cache_find_the_loops_entry_point_first(tmp_path):
+    # The kernels call kernels.matmul's loops by name: a kernel loaded from
+    # the cache must find the name registered (LLVM aborts the process on a
+    # name it cannot resolve), also when the entry point's own cache files
+    # are gone; and a dtype that multiplies nothing compiles no entry point.
+    import json
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    cold, warm = (json.loads(run(ENTRY_PROBE, env).stdout) for _ in range(2))
+    assert cold["entries"] == warm["entries"] == ["float64"]
+    assert (cold["loaded"], warm["loaded"]) == (0, 1)
+    entry_files = list((tmp_path / "cache").rglob("matmul._c_entry-*"))
+    assert entry_files
+    for path in entry_files:
+        path.unlink()
+    gone = json.loads(run(ENTRY_PROBE, env).stdout)
+    assert gone["entries"] == ["float64"] and gone["loaded"] == 0
+    assert cold["loss"] == warm["loss"] == gone["loss"]
+
+
 def test_editing_any_kernel_source_empties_the_package_cache(tmp_path):
     pkg = tmp_path / "kernels"
     shutil.copytree(ROOT / "kernels", pkg, ignore=shutil.ignore_patterns("__pycache__"))

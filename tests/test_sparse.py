@@ -54,7 +54,7 @@ def test_sparse_rows_weighted_in_the_kernel_give_the_dense_numbers(head):
     out = []
     for rows in (as_csr("X", X, 30, np.float64), X.toarray()):
         net = m.packed()
-        sc = K.scratch(net.sizes, np.float64, 50, 256, weighted=True)
+        sc = K.scratch(net.sizes, np.float64, 50, (256,) * 3, weighted=True)
         sc.w[:] = w
         out.append((K.loss_grad(net, rows, t, 0.01, sc, False), net.grad.copy()))
     assert out[0][0] == pytest.approx(out[1][0], rel=1e-13)

@@ -14,7 +14,7 @@ from threadpoolctl import threadpool_limits
 import fusednet
 from fusednet import MLP
 from fusednet.kernels import threads
-from fusednet.kernels import config
+from fusednet.kernels import config, matmul
 from fusednet.net import chunks
 from fusednet.net.chunks import ThreadPolicy
 
@@ -194,11 +194,13 @@ def test_the_invariance_probe_finds_what_a_direct_comparison_finds(monkeypatch):
         for n in (1, chunks.threads_allowed()):
             with threads.blas_threads(n):
                 products.append(X @ W)
-        probe = chunks.blas_count_invariant([64, 100], (200,), dtype, config.GEMM_LOOP_MAX)
+        # Every product through BLAS (limits 0), as the direct comparison.
+        probe = chunks.blas_count_invariant([64, 100], (200,), dtype, (0, 0, 0))
         if not np.array_equal(*products):
             assert probe is False
-        # Products of loops only (m n k <= GEMM_LOOP_MAX) never depend on it.
-        assert chunks.blas_count_invariant([4, 10, 3], (5,), dtype, config.GEMM_LOOP_MAX)
+        # Products of loops only (m n k at or below their limits) never depend on it.
+        assert chunks.blas_count_invariant([4, 10, 3], (5,), dtype, config.loop_max(dtype))
+        assert chunks.blas_count_invariant([64, 100], (200,), dtype, (200 * 64 * 100,) * 3)
 
 
 SAME_SEED = textwrap.dedent("""
@@ -353,18 +355,19 @@ def test_the_invariance_probe_runs_only_the_products_a_step_runs(monkeypatch):
     # threads) must not fix the thread count of a step that never runs it.
     rng = np.random.default_rng(0)
     X, W, dZ = rng.standard_normal((7, 3)), rng.standard_normal((3, 5)), rng.standard_normal((7, 5))
-    shapes = lambda layer, backward: [p.shape for p in chunks.step_products(  # noqa: E731
-        layer, X, W, dZ, backward)]
-    assert shapes(0, True) == [(7, 5), (3, 5)]
-    assert shapes(1, True) == [(7, 5), (3, 5), (7, 3)]
-    assert shapes(1, False) == [(7, 5)]
-    np.testing.assert_array_equal(chunks.step_products(1, X, W, dZ, True)[2], dZ @ W.T)
+    shapes = lambda layer, backward: [(form, (a @ b).shape) for form, a, b in  # noqa: E731
+                                      chunks.step_products(layer, X, W, dZ, backward)]
+    assert shapes(0, True) == [(matmul.XW, (7, 5)), (matmul.XT_DZ, (3, 5))]
+    assert shapes(1, True) == [(matmul.XW, (7, 5)), (matmul.XT_DZ, (3, 5)), (matmul.DZ_WT, (7, 3))]
+    assert shapes(1, False) == [(matmul.XW, (7, 5))]
+    _, a, b = chunks.step_products(1, X, W, dZ, True)[2]
+    np.testing.assert_array_equal(a @ b, dZ @ W.T)
     seen = []
     monkeypatch.setattr(chunks, "_invariant", {})
     monkeypatch.setattr(chunks, "threads_allowed", lambda: 2)
     monkeypatch.setattr(chunks, "_invariant_at",
                         lambda sizes, B, *rest: seen.append((B, rest[-1])) or True)
     assert chunks.blas_count_invariant([64, 100, 10], (200, 100), np.float64,
-                                       config.GEMM_LOOP_MAX, scored=(100, 70, 0))
+                                       config.loop_max(np.float64), scored=(100, 70, 0))
     # 100 rows are trained (backward too), so checked once as such.
     assert seen == [(100, True), (200, True), (70, False)]

@@ -20,9 +20,12 @@ the blocking nor on the other rows nor on the thread, nor on where the code
 was compiled. Operands of other strides (no kernel passes them) run as plain
 loops, each output again a chain in the order of ``p``.
 
-The loops are compiled once a dtype, as a C entry point that kernels call by
-name (:func:`_entry`), whatever the layouts: ``matmul`` itself, compiled
-into every kernel for each layout it is passed, is small.
+The whole product (the choice between BLAS and the loops, and the loops) is
+compiled once a dtype, as a C entry point that kernels call by name
+(:func:`_entry`) with pointers, shapes and strides, whatever the layouts:
+``matmul`` itself, compiled into every kernel for each layout it is passed,
+is that call (it held the choice and the BLAS call: ~0.3 s of compile a
+layout).
 
 Which products run as loops: ``loop_max``, a ``(X W, X^T dZ, dZ W^T)`` triple
 of size limits (``config.loop_max``), read by the Python side at each call.
@@ -101,8 +104,15 @@ def matmul(A, B, out, loop_max):
     :func:`looped`'s bounds, and operands BLAS cannot take (strided
     views), run as :func:`_loops`: at these sizes a BLAS call and its
     packing cost more than the arithmetic. Larger products call NumPy's
-    ``cblas_?gemm`` (see ``blas``).
+    ``cblas_?gemm`` (see ``blas``). All of it is :func:`_product`, compiled
+    once a dtype as the C entry point: this is a call to it.
     """
+    _call_entry(A, B, out, loop_max[XW], loop_max[XT_DZ], loop_max[DZ_WT])
+
+
+@njit(inline="always", **JIT)
+def _product(A, B, out, xw, xt_dz, dz_wt):
+    """:func:`matmul`'s work, with its ``loop_max`` as three limits."""
     m, k = A.shape
     n = B.shape[1]
     if m == 0 or n == 0:
@@ -111,7 +121,8 @@ def matmul(A, B, out, loop_max):
         out[:] = 0
         return
     f = form(A, B)
-    if m * n * k > loop_max[f] or k > MAX_LOOP_K or (f == DZ_WT and k > MAX_TRANSPOSED_K):
+    limit = xw if f == XW else (xt_dz if f == XT_DZ else dz_wt)
+    if m * n * k > limit or k > MAX_LOOP_K or (f == DZ_WT and k > MAX_TRANSPOSED_K):
         ta, lda = _blas_layout(A)
         tb, ldb = _blas_layout(B)
         tc, ldc = _blas_layout(out)
@@ -123,40 +134,46 @@ def matmul(A, B, out, loop_max):
                 sgemm(ROW_MAJOR, ta, tb, m, n, k, np.float32(1), A.ctypes.data, lda,
                       B.ctypes.data, ldb, np.float32(0), out.ctypes.data, ldc)
             return
-    _call_loops(A, B, out)
+    _loops(A, B, out)
 
 
-def _c_entry(m, k, n, a, a0, a1, b, b0, b1, c, c0, c1):
-    """The loops' C entry point: :func:`_loops` on A (m, k) at pointer a with
-    strides a0, a1 (bytes), B (k, n) at b and out (m, n) at c likewise."""
-    _loops(simd.array_at(a, m, k, a0, a1), simd.array_at(b, k, n, b0, b1),
-           simd.array_at(c, m, n, c0, c1))
+def _c_entry(m, k, n, a, a0, a1, b, b0, b1, c, c0, c1, xw, xt_dz, dz_wt):
+    """The C entry point: :func:`_product` on A (m, k) at pointer a with
+    strides a0, a1 (bytes), B (k, n) at b and out (m, n) at c likewise, with
+    the limits xw, xt_dz, dz_wt."""
+    _product(simd.array_at(a, m, k, a0, a1), simd.array_at(b, k, n, b0, b1),
+             simd.array_at(c, m, n, c0, c1), xw, xt_dz, dz_wt)
 
 
 @intrinsic
-def _call_loops(typingctx, A, B, out):
-    """``_loops(A, B, out)`` through the C entry point of out's dtype: a call
-    by name, registered (compiled or loaded) while this is typed."""
+def _call_entry(typingctx, A, B, out, xw, xt_dz, dz_wt):
+    """``_product(A, B, out, xw, xt_dz, dz_wt)`` through the C entry point of
+    out's dtype: a call by name, registered (compiled or loaded) while this
+    is typed."""
     dtype = getattr(out, "dtype", None)
     if dtype not in ENTRIES or not all(isinstance(t, types.Array) and t.ndim == 2
                                        and t.dtype == dtype for t in (A, B, out)):
+        return None
+    if not all(isinstance(t, types.Integer) for t in (xw, xt_dz, dz_wt)):
         return None
     name = _entry(dtype)
 
     def codegen(context, builder, signature, args):
         i64 = ir.IntType(64)
         values = []
-        for ty, val in zip(signature.args, args):
+        for ty, val in zip(signature.args[:3], args[:3]):
             ary = context.make_array(ty)(context, builder, val)
             values.append((builder.ptrtoint(ary.data, i64),
                            cgutils.unpack_tuple(builder, ary.shape),
                            cgutils.unpack_tuple(builder, ary.strides)))
         (a, (m, k), sa), (b, (_, n), sb), (c, _, sc) = values
+        limits = [context.cast(builder, v, t, types.int64)
+                  for v, t in zip(args[3:], signature.args[3:])]
         fn = cgutils.get_or_insert_function(builder.module,
-                                            ir.FunctionType(ir.VoidType(), [i64] * 12), name)
-        builder.call(fn, [m, k, n, a, *sa, b, *sb, c, *sc])
+                                            ir.FunctionType(ir.VoidType(), [i64] * 15), name)
+        builder.call(fn, [m, k, n, a, *sa, b, *sb, c, *sc, *limits])
         return context.get_dummy_value()
-    return types.none(A, B, out), codegen
+    return types.none(A, B, out, xw, xt_dz, dz_wt), codegen
 
 
 @njit(inline="always", **JIT)
@@ -425,7 +442,7 @@ def _entry(dtype):
     """The name of :func:`_c_entry` compiled for ``dtype`` (float64 or float32),
     its address registered with LLVM under that name; compiled or loaded
     from the kernels' cache at the first need in a process: when a kernel
-    that calls it is typed (:func:`_call_loops`) or is about to load from
+    that calls it is typed (:func:`_call_entry`) or is about to load from
     the cache (:func:`_entries_named_in`). Compiled code refers to the name, as
     to ``blas``'s, so a kernel's code holds a call, not a copy of the loops
     that LLVM would optimize again in every kernel (the first training call
@@ -439,8 +456,8 @@ def _entry(dtype):
             # C-callable wrapper is the entry point.
             options = {key: value for key, value in JIT.items()
                        if key not in ("cache", "no_cfunc_wrapper")}
-            entry = CFunc(_c_entry, ((i, i, i, ptr, i, i, ptr, i, i, ptr, i, i), types.void), {},
-                          options)
+            entry = CFunc(_c_entry, ((i, i, i, ptr, i, i, ptr, i, i, ptr, i, i, i, i, i),
+                                     types.void), {}, options)
             if JIT["cache"]:
                 entry._cache = cache.kernel_cache(_c_entry)
             # Announced as a kernel's compile is (kernels.compiling); a load
@@ -465,8 +482,8 @@ def _entries_named_in(data):
 _compiled = {}
 
 if numba_config.DISABLE_JIT:
-    # Kernels run as Python: the loops are called as they are.
-    def _call_loops(A, B, out):
-        _loops(A, B, out)
+    # Kernels run as Python: the product is called as it is.
+    def _call_entry(A, B, out, xw, xt_dz, dz_wt):
+        _product(A, B, out, xw, xt_dz, dz_wt)
 else:
     cache.before_load.append(_entries_named_in)

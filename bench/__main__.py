@@ -301,7 +301,9 @@ def markdown(rows, result=None):
     seen = set()
     for r in rows:
         N, D, H, C = r["dims"]
-        name = r["shape"] if r["shape"] in seen else f"{r['shape']} {N} x {D} -> {H} -> {C}"
+        data_rows = workloads.DATA_ROWS.get(r["shape"])
+        of = f" (of {data_rows} rows)" if data_rows else ""
+        name = r["shape"] if r["shape"] in seen else f"{r['shape']} {N}{of} x {D} -> {H} -> {C}"
         seen.add(r["shape"])
         cells = _cells(r, lambda v: f"{v:.1f}" if v < 1000 else f"{v:.0f}")
         dtype = "f64" if r["dtype"] == "float64" else "f32"

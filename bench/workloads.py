@@ -16,8 +16,14 @@ SHAPES = {
     "cifar": (200, 3072, 100, 10),
     "mnist": (256, 784, 512, 10),
     "wide": (1024, 3072, 1024, 10),
+    # The CS231n notebook's toy training: batches of 200 drawn with
+    # replacement from its 5 rows (DATA_ROWS), so every product is 40x the
+    # toy's.
+    "course_toy": (200, 4, 10, 3),
 }
-SMALL = ("toy", "cs224d", "digits")
+#: Shapes whose data has a fixed number of rows (else :func:`problem`'s rule).
+DATA_ROWS = {"course_toy": 5}
+SMALL = ("toy", "cs224d", "digits", "course_toy")
 REG, LR = 1e-4, 1e-3
 
 
@@ -28,10 +34,11 @@ def step_flops(N, D, H, C):
 
 def problem(shape, dtype, seed=0, rows_per_batch=32, max_elements=4_000_000):
     """Data and parameters: rows_per_batch * N rows (so epoch boundaries are
-    rare), at most about max_elements values, at least one batch."""
+    rare), at most about max_elements values, at least one batch; or the
+    shape's ``DATA_ROWS`` (batches then repeat rows)."""
     N, D, H, C = SHAPES[shape] if isinstance(shape, str) else shape
     rng = np.random.default_rng(seed)
-    n = max(N, min(N * rows_per_batch, max_elements // D))
+    n = DATA_ROWS.get(shape) or max(N, min(N * rows_per_batch, max_elements // D))
     X = rng.standard_normal((n, D)).astype(dtype)
     y = rng.integers(0, C, n)
     params = {"W1": (rng.standard_normal((D, H)) / np.sqrt(D)).astype(dtype),
@@ -318,7 +325,7 @@ def gemm_stepper(X, y, params, N, seed=1, gather=False):
     D, H = params["W1"].shape
     C = params["W2"].shape[1]
     dt = X.dtype
-    Xb, W1, W2 = X[:N].copy(), params["W1"], params["W2"]
+    Xb, W1, W2 = X[np.arange(N) % len(X)], params["W1"], params["W2"]
     h, s = np.empty((N, H), dt), np.empty((N, C), dt)
     dW2, dh, dW1 = np.empty((H, C), dt), np.empty((N, H), dt), np.empty((D, H), dt)
     rng = np.random.default_rng(seed)

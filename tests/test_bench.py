@@ -402,3 +402,16 @@ def test_torch_compile_really_compiles_the_step_and_matches_eager():
     assert (info["mode"], info["backend"]) == ("default", "inductor")
     assert info["compile_s"] > 0 and info["check"]["max_abs_diff"] <= info["check"]["tolerance"]
     step(3)
+
+
+def test_the_course_toy_shape_draws_batches_of_200_from_its_5_rows():
+    # The CS231n notebook's toy training: every contender gathers 200 rows of
+    # 5 a step (the gemm roofline too, whose buffer once took X[:200]: 5 rows).
+    from fusednet.bench import workloads
+    from fusednet.bench.__main__ import markdown
+    X, y, params, N = workloads.problem("course_toy", np.float64)
+    assert (X.shape, N) == ((5, 4), 200)
+    for name in ("numpy", "ours", "gemm", "gemm_gather"):
+        workloads.CONTENDERS[name](X, y, params, N)(2)
+    row = _row("course_toy", "float64", 9.7, 7.0)
+    assert markdown([row]).splitlines()[2].startswith("| course_toy 200 (of 5 rows) x 4 -> 10 -> 3 |")

@@ -36,7 +36,7 @@ def test_the_benchmark_shapes_that_run_split_are_the_ones_measured_faster():
     runs_split = {name: split.splits(N, np.array([D, H, C]))[0]
                   for name, (N, D, H, C) in SHAPES.items()}
     assert runs_split == {"toy": False, "cs224d": False, "digits": False, "cifar": True,
-                          "mnist": True, "wide": False}
+                          "mnist": True, "wide": False, "course_toy": False}
 
 
 def _iteration(dtype, activation, n, parallel, D=37, H=11, C=4, N=23, rule="sgd", scale=1.0):

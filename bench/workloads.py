@@ -23,7 +23,6 @@ SHAPES = {
 }
 #: Shapes whose data has a fixed number of rows (else :func:`problem`'s rule).
 DATA_ROWS = {"course_toy": 5}
-SMALL = ("toy", "cs224d", "digits", "course_toy")
 REG, LR = 1e-4, 1e-3
 
 

@@ -36,7 +36,7 @@ from numba import config as numba_config, njit, types
 from numba.core import cgutils, event
 from numba.core.ccallback import CFunc
 from numba.core.compiler_lock import global_compiler_lock
-from numba.extending import intrinsic
+from numba.extending import intrinsic, register_jitable
 
 from . import cache, compiling, simd
 from .blas import NO_TRANS, ROW_MAJOR, TRANS, dgemm, sgemm
@@ -59,9 +59,12 @@ MAX_TRANSPOSED_K = simd.SCRATCH // (3 * simd.BYTES)
 MAX_LOOP_K = 256
 
 
+@register_jitable
 def looped(form, k):
     """Whether a product of ``form`` (``XW``, ``XT_DZ``, ``DZ_WT``) and inner
-    size k may run as loops at all (then by its size against its limit)."""
+    size k may run as loops at all (then by its size against its limit).
+    The one rule: :func:`_product` compiles it, the Python side (the thread
+    probe, the thresholds benchmark) calls it."""
     return k <= MAX_LOOP_K and (form != DZ_WT or k <= MAX_TRANSPOSED_K)
 
 
@@ -122,7 +125,7 @@ def _product(A, B, out, xw, xt_dz, dz_wt):
         return
     f = form(A, B)
     limit = xw if f == XW else (xt_dz if f == XT_DZ else dz_wt)
-    if m * n * k > limit or k > MAX_LOOP_K or (f == DZ_WT and k > MAX_TRANSPOSED_K):
+    if m * n * k > limit or not looped(f, k):
         ta, lda = _blas_layout(A)
         tb, ldb = _blas_layout(B)
         tc, ldc = _blas_layout(out)

@@ -17,6 +17,13 @@ saving what they have (:func:`exit_by`).
 The handlers are installed only in the main thread (Python allows no other)
 and only over the default action: a handler of the user's, or an ignored
 signal (``nohup``), is left alone.
+
+A signal's exception can be swallowed on its way out: a compiled function
+unboxing a typed ``List`` calls a little Python (Numba's unpickler), and
+when the handler raises there, Numba replaces the exception with a
+``TypeError`` ("can't unbox ... as a <NULL>"). So the block also takes over
+Ctrl-C's default handler, counts the signals its handlers raised, and turns
+any other exception leaving it after one arrived back into the interrupt.
 """
 import atexit
 import os
@@ -49,9 +56,19 @@ def signum_of(exc):
     return getattr(exc, "signum", signal.SIGINT)
 
 
+#: ``[count, last signum]`` of the signals the handlers below raised.
+_raised = [0, None]
+
+
 def _raise(signum, frame):
     _arm_exit()
+    _raised[:] = _raised[0] + 1, signum
     raise Terminated(signum)
+
+
+def _raise_interrupt(signum, frame):
+    _raised[:] = _raised[0] + 1, signum
+    raise KeyboardInterrupt
 
 
 @contextmanager
@@ -60,18 +77,30 @@ def stop_on_terminate():
     the module's docstring for when they are left alone)."""
     installed = []
     if threading.current_thread() is threading.main_thread():
-        for signum in SIGNALS:
+        for signum, default, handler in _HANDLERS:
             try:
-                if _getsignal(signum) == _DEFAULT:
-                    _setsignal(signum, _raise)
-                    installed.append(signum)
+                if _getsignal(signum) == default:
+                    _setsignal(signum, handler)
+                    installed.append((signum, default))
             except (ValueError, OSError):  # an embedded interpreter may refuse
                 pass
+    count = _raised[0]
     try:
         yield
+    except Exception as exc:
+        if _raised[0] == count:
+            raise
+        signum = _raised[1]
+        # The signal's own exception was replaced on its way out (see above).
+        raise (KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signum)) from exc
     finally:
-        for signum in installed:
-            _setsignal(signum, _DEFAULT)
+        for signum, default in installed:
+            _setsignal(signum, default)
+
+
+#: ``(signal, the default handler taken over, ours)``.
+_HANDLERS = tuple((signum, _DEFAULT, _raise) for signum in SIGNALS) + (
+    (signal.SIGINT, signal.default_int_handler, _raise_interrupt),)
 
 
 def exit_by(signum):

@@ -254,3 +254,52 @@ def test_sigterm_during_an_lbfgs_fit_keeps_the_last_accepted_iterate(monkeypatch
     assert str(info.value).startswith("lbfgs stopped by SIGTERM after iteration")
     assert clf.n_iter_ >= 1 and all(np.isfinite(c).all() for c in clf.coefs_)
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+class _SignalOnUnbox(dict):
+    """Numba's unpickle memo, sending ``signum`` to this process on the
+    ``after``-th lookup: the handler then raises inside the unpickler a
+    compiled call's typed-List unboxing runs, and Numba replaces that
+    exception with a TypeError (the failure CI met once, at random)."""
+
+    def __init__(self, memo, signum, after):
+        super().__init__(memo)
+        self.signum, self.left = signum, after
+
+    def __getitem__(self, key):
+        self.left -= 1
+        if self.left == 0:
+            os.kill(os.getpid(), self.signum)
+        return super().__getitem__(key)
+
+
+@pytest.mark.parametrize("signum, name", [(signal.SIGTERM, "SIGTERM"), (signal.SIGINT, "Ctrl-C")])
+def test_a_signal_whose_exception_numba_replaces_still_stops_train_many(monkeypatch, signum, name):
+    from numba.core import serialize
+    from fusednet import train_many
+    X, y = _data()
+    settings = [(20, 1e-2, 0.0, 0.95), (30, 1e-2, 0.0, 0.95)]
+    train_many(X, y, X[:50], y[:50], settings, num_iters=2, batch_size=50)   # compiled
+    monkeypatch.setattr(serialize, "_unpickled_memo",
+                        _SignalOnUnbox(serialize._unpickled_memo, signum, after=3))
+    with pytest.raises(TrainingInterrupted) as info:
+        train_many(X, y, X[:50], y[:50], settings, num_iters=10**7, batch_size=50)
+    assert info.value.signum == signum
+    assert serialize._unpickled_memo.left <= 0            # the signal was sent where meant
+    results = info.value.results
+    assert len(results) == 2 and all(r["interrupted"] and not r["diverged"] for r in results)
+
+
+def test_an_error_without_a_signal_is_left_as_it_is():
+    from fusednet.net import signals
+    with pytest.raises(TypeError, match="mine"):
+        with signals.stop_on_terminate():
+            raise TypeError("mine")
+
+
+def test_the_handlers_are_the_callers_again_after_the_block():
+    from fusednet.net import signals
+    before = [signal.getsignal(s) for s in (signal.SIGINT, *signals.SIGNALS)]
+    with signals.stop_on_terminate():
+        assert signal.getsignal(signal.SIGINT) is not before[0]
+    assert [signal.getsignal(s) for s in (signal.SIGINT, *signals.SIGNALS)] == before

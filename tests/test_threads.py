@@ -115,6 +115,38 @@ def test_short_calls_time_their_first_chunk_from_the_second_call_on():
     assert policy.per_it[n] == 1e-12
 
 
+def test_a_loop_of_short_calls_on_a_busy_machine_leaves_the_slow_count(monkeypatch):
+    # A busy machine simulated: every chunk on two threads waits 20 ms more
+    # (a core taken by another program). A notebook's loop of one-chunk
+    # calls must measure that and move to one thread, not keep two.
+    import time
+    if chunks.threads_allowed() < 2:
+        pytest.skip("one thread allowed here: nothing to choose")
+    real = chunks.call_chunk
+
+    def busy(call, parallel, blas):
+        if parallel or blas >= 2:
+            time.sleep(0.02)
+        return real(call, parallel, blas)
+
+    monkeypatch.setattr(chunks, "call_chunk", busy)
+    monkeypatch.setattr(config, "PROBE_EVERY", 0.0)
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((40, 7)), rng.integers(0, 3, 40)
+    m = MLP([7, 9, 3], seed=0)
+    policy = chunks.thread_policy(chunks.step_flops(np.array([7, 9, 3]), 10),
+                                  kind=(np.dtype(np.float64).str, False))
+    assert policy.candidates == [2, 1]
+    policy.calls, policy.per_it, policy.current = 1, {}, 2   # compiled; starts on 2
+    policy.last_probe, policy.interval = -1e9, 0.0
+    counts = []
+    for _ in range(6):
+        m.train(X, y, X, y, num_iters=20, batch_size=10)
+        counts.append(policy.current)
+    assert counts[-1] == 1 and counts[-3:] == [1, 1, 1], counts
+    assert policy.per_it[2] > 10 * policy.per_it[1]
+
+
 def test_blas_count_comes_back_only_when_the_last_python_thread_leaves():
     # OpenBLAS's count is one for the process: one thread's exit must not
     # restore the count inside another thread's chunk.

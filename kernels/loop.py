@@ -200,17 +200,18 @@ def epoch_ends(schedule, it):
 
 
 @njit(inline="always", **JIT)
-def _epoch_boundary(net, progress, hist, schedule, Xb, yb, work, best, X_val, y_val, n):
+def _epoch_boundary(net, progress, hist, schedule, Xb, yb, work, best, X_val, y_val, n, two):
     """Record the minibatch's (first n rows of Xb, yb) and the validation
     (X_val, y_val) score into ``hist``, keep the best parameters in
-    ``best`` (unless empty), and decay the rate (``schedule``).
+    ``best`` (unless empty), and decay the rate (``schedule``). ``two``:
+    a two-layer net's ``(W1, b1, W2, b2)``, or None (``mlp.score``).
 
     The trainee's parts, taken out once a chunk, not the trainee (see
     :func:`finish_iteration`): reading them from it at every boundary cost
     the course toy, whose every iteration is one, ~1 us a step."""
     e = progress.epochs[0]
-    hist.train_acc[e] = score(net, take_rows(Xb, 0, n), yb[:n], work)
-    val = score(net, X_val, y_val, work)
+    hist.train_acc[e] = score(net, take_rows(Xb, 0, n), yb[:n], work, two)
+    val = score(net, X_val, y_val, work, two)
     hist.val_acc[e] = val
     if val > progress.best_val[0]:
         progress.best_val[0] = val
@@ -293,8 +294,12 @@ def train(tr, data, idx, lens, it0, split, fused, general):
         if finish_iteration(net, opt, progress, history, it, loss, updated) >= 0:
             return it
         if epoch_ends(schedule, it):
-            _epoch_boundary(net, progress, history, schedule, Xb, yb, work, best, X_val, y_val,
-                            n)
+            if general is None:
+                _epoch_boundary(net, progress, history, schedule, Xb, yb, work, best, X_val,
+                                y_val, n, (W1, b1, W2, b2))
+            else:
+                _epoch_boundary(net, progress, history, schedule, Xb, yb, work, best, X_val,
+                                y_val, n, None)
     return -1
 
 

@@ -262,3 +262,33 @@ def test_one_two_and_three_layer_nets_train_and_match_their_gradients(sizes, res
     f = lambda _: model.loss(Xs, ys, reg=1e-3)[0]  # noqa: E731
     for name, grad in grads.items():
         assert norm_rel_error(eval_numerical_gradient(f, model.params[name], verbose=False), grad) < 1e-8
+
+
+@pytest.mark.parametrize("head, rows", [("softmax", 7), ("softmax", 20), ("logistic", 20),
+                                        ("squared_error", 7), ("squared_error", 20)])
+def test_a_two_layer_nets_score_from_its_views_is_the_general_forwards(head, rows):
+    # The epoch boundary of a two-layer net scores through its parameter
+    # views (kernels.mlp._scores); it must give the general forward's bits,
+    # in chunks of the scratch's rows (7: chunks of 7, 7 and 6) and one chunk.
+    from fusednet.kernels import config, mlp as K
+    rng = np.random.default_rng(3)
+    C = 1 if head == "logistic" else 4
+    m = MLP([6, 9, C], seed=2, head=head)
+    X = rng.standard_normal((20, 6))
+    y = (rng.integers(0, 2, (20, 1)) if head == "logistic" else
+         rng.standard_normal((20, C)) if head == "squared_error" else rng.integers(0, C, 20))
+    net = m.packed()
+    y = m._targets(y, 20)
+    sizes = net.sizes
+    W1 = net.theta[:6 * 9].reshape(6, 9)
+    b1 = net.theta[54:63]
+    W2 = net.theta[63:63 + 9 * C].reshape(9, C)
+    b2 = net.theta[63 + 9 * C:]
+    sc = K.scratch(sizes, np.float64, rows, config.loop_max(np.float64))
+    general = K.score(net, X, y, sc)
+    assert K.score(net, X, y, sc, (W1, b1, W2, b2)) == general
+    assert 0.0 <= general <= 1.0 or head == "squared_error"
+    # The views are the net's: a changed weight changes both the same way.
+    W2[0] += 3.0
+    assert K.score(net, X, y, sc, (W1, b1, W2, b2)) == K.score(net, X, y, sc) != general \
+        or head != "squared_error"

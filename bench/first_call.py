@@ -1,8 +1,9 @@
 """The first call in a fresh environment: seconds from ``import fusednet``
 to the first numbers, in new processes, with the kernels compiled (an empty
-Numba cache), loaded from the cache the previous process wrote, and loaded
-from a shipped cache (``fusednet precompile --ship``, built first, its
-build time reported apart).
+Numba cache; without and with the compile helper, ``kernels.compile_helper``),
+loaded from the cache the previous process wrote, and loaded from a shipped
+cache (``fusednet precompile --ship``, built first, its build time reported
+apart).
 
     fusednet bench --first-call [--repeats 2] [--ship-cpu host] [--out bench-results]
 
@@ -70,11 +71,12 @@ print(json.dumps({"times": times, "compile_s": compiles[0], "compiles": compiles
 """
 
 WORKLOADS = ("toy", "cifar")
-MODES = ("cold", "warm", "shipped")
+MODES = ("cold, no helper", "cold", "warm", "shipped")
 
 
-def probe(workload, cache, shipped):
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache), FUSEDNET_SHIPPED_CACHE=str(shipped))
+def probe(workload, cache, shipped, helper=True):
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache), FUSEDNET_SHIPPED_CACHE=str(shipped),
+               FUSEDNET_COMPILE_HELPER="1" if helper else "0")
     for k in ("FUSEDNET_SHIP", "NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES", "NUMBA_NRT_STATS"):
         env.pop(k, None)
     t = time.perf_counter()
@@ -108,8 +110,10 @@ def run(repeats, cpu, log=print):
             for w in WORKLOADS:
                 cache = tmp / f"cache-{w}-{r}"
                 for mode in MODES:
-                    report = probe(w, cache if mode != "shipped" else tmp / f"empty-{w}-{r}",
-                                   tmp / "shipped" if mode == "shipped" else "off")
+                    where = {"shipped": tmp / f"empty-{w}-{r}",
+                             "cold, no helper": tmp / f"no-helper-{w}-{r}"}.get(mode, cache)
+                    report = probe(w, where, tmp / "shipped" if mode == "shipped" else "off",
+                                   helper=mode != "cold, no helper")
                     rows[w][mode].append(report)
                     log(f"  {w} {mode}: {report['times']['total']:.2f} s "
                         f"({report['compile_s']:.2f} s compiling)")

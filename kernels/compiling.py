@@ -11,7 +11,9 @@ instead (its data: ``{"dispatcher": the CFunc}``); a listener of Numba's own
 event sees only dispatchers. When a compile of one of
 fusednet's kernels is still running after ``DELAY`` seconds, one line goes
 to stderr, once per process; warm calls (everything loaded from the cache)
-print nothing.
+print nothing. At the same moment the compile helper starts (a second
+process compiling the small kernels meanwhile, ``kernels.compile_helper``)
+for the dtype of the compile under way.
 """
 import sys
 import threading
@@ -38,14 +40,29 @@ def _ours(ev):
     return module.startswith(__package__.rpartition(".")[0])
 
 
+def _float_dtype(ty):
+    """The dtype of the first float array in the Numba type ``ty`` (an array,
+    or a tuple or named tuple of them, searched in order), or None."""
+    from numba.core import types
+    if isinstance(ty, types.Array):
+        return ty.dtype.name if ty.dtype in (types.float32, types.float64) else None
+    for inner in getattr(ty, "types", ()) if isinstance(ty, types.BaseTuple) else ():
+        found = _float_dtype(inner)
+        if found:
+            return found
+    return None
+
+
 class _Announcer(event.Listener):
     """Starts a timer at the outermost compile of a fusednet kernel; the
-    timer prints :data:`MESSAGE` unless that compile ended first."""
+    timer prints :data:`MESSAGE` (and starts the compile helper) unless that
+    compile ended first."""
 
     def __init__(self):
         self.depth = 0
         self.timer = None
         self.said = False
+        self.dtype = None  # of the outermost compile's first float array argument
         self.lock = threading.Lock()
 
     def on_start(self, ev):
@@ -53,6 +70,9 @@ class _Announcer(event.Listener):
             return
         with self.lock:
             self.depth += 1
+            if self.depth == 1:
+                args = (ev.data or {}).get("args") or ()
+                self.dtype = next(filter(None, map(_float_dtype, args)), None)
             if self.depth == 1 and not self.said:
                 self.timer = threading.Timer(DELAY, self.say)
                 self.timer.daemon = True
@@ -72,7 +92,11 @@ class _Announcer(event.Listener):
             if self.said or self.depth == 0:
                 return
             self.said = True
+            dtype = self.dtype
         print(MESSAGE, file=sys.stderr, flush=True)
+        if dtype is not None:
+            from . import compile_helper
+            compile_helper.start(dtype)
 
 
 ANNOUNCER = _Announcer()

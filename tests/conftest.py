@@ -1,6 +1,14 @@
 """Fixtures; the shared test data and comparisons are in helpers.py."""
+import os
+
 import numpy as np
 import pytest
+
+# The compile helper (kernels.compile_helper) off in the tests and in the
+# processes they start: the workers already keep both cores busy, and a
+# helper would be one more process per cold test. tests/test_compile_helper.py
+# turns it on where it tests it.
+os.environ.setdefault("FUSEDNET_COMPILE_HELPER", "0")
 
 
 @pytest.fixture

@@ -32,6 +32,8 @@ import threading
 
 import numpy as np
 
+from . import compiling
+
 #: Set to "0" to never start the helper (the tests do, but in their own test).
 ENV = "FUSEDNET_COMPILE_HELPER"
 #: Set in the helper's environment, so that it never starts one itself.
@@ -125,6 +127,9 @@ def start(dtype):
             return None
         _started[name] = proc
     return proc
+
+
+compiling.ON_COLD.append(start)
 
 
 @atexit.register

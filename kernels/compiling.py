@@ -23,6 +23,11 @@ from numba.core import event
 #: The event a compile of one of matmul's C entry points raises.
 EVENT = "fusednet:compile"
 
+#: Called with the compile's dtype name when the line is printed
+#: (``kernels.compile_helper`` adds its ``start``; registered there, so that
+#: this module, which the kernels import, imports none of them).
+ON_COLD = []
+
 #: Seconds a compile runs before the line is printed: one new small kernel
 #: (a dtype not seen yet) compiles in ~0.1-0.5 s and is not worth a line.
 DELAY = 1.0
@@ -95,8 +100,8 @@ class _Announcer(event.Listener):
             dtype = self.dtype
         print(MESSAGE, file=sys.stderr, flush=True)
         if dtype is not None:
-            from . import compile_helper
-            compile_helper.start(dtype)
+            for callback in ON_COLD:
+                callback(dtype)
 
 
 ANNOUNCER = _Announcer()

@@ -51,10 +51,8 @@ def _float_dtype(ty):
     from numba.core import types
     if isinstance(ty, types.Array):
         return ty.dtype.name if ty.dtype in (types.float32, types.float64) else None
-    for inner in getattr(ty, "types", ()) if isinstance(ty, types.BaseTuple) else ():
-        found = _float_dtype(inner)
-        if found:
-            return found
+    if isinstance(ty, types.BaseTuple):
+        return next(filter(None, map(_float_dtype, ty.types)), None)
     return None
 
 
@@ -75,10 +73,9 @@ class _Announcer(event.Listener):
             return
         with self.lock:
             self.depth += 1
-            if self.depth == 1:
+            if self.depth == 1 and not self.said:
                 args = (ev.data or {}).get("args") or ()
                 self.dtype = next(filter(None, map(_float_dtype, args)), None)
-            if self.depth == 1 and not self.said:
                 self.timer = threading.Timer(DELAY, self.say)
                 self.timer.daemon = True
                 self.timer.start()

@@ -294,6 +294,8 @@ def train(tr, data, idx, lens, it0, split, fused, general):
         if finish_iteration(net, opt, progress, history, it, loss, updated) >= 0:
             return it
         if epoch_ends(schedule, it):
+            # Two calls: one variable holding the views on one path and None
+            # on the other would type as an optional, and compile both.
             if general is None:
                 _epoch_boundary(net, progress, history, schedule, Xb, yb, work, best, X_val,
                                 y_val, n, (W1, b1, W2, b2))

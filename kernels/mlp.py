@@ -224,10 +224,9 @@ def _scores(net, X, sc, two):
     if two is None:
         return forward(net, X, sc)
     W1, b1, W2, b2 = two
-    n, (H, C) = X.shape[0], W2.shape
-    # layer_rows's blocks of sc.acts for layers 0 and 1
-    h = sc.acts[:n * H].reshape((n, H))
-    s = sc.acts[n * H:n * (H + C)].reshape((n, C))
+    n = X.shape[0]
+    h = layer_rows(sc.acts, net.sizes, n, np.intp(0))
+    s = layer_rows(sc.acts, net.sizes, n, np.intp(1))
     input_product(X, W1, h, sc.loop_max)
     bias_act(h, b1, net.codes[0])
     input_product(h, W2, s, sc.loop_max)

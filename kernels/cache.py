@@ -108,6 +108,11 @@ SOURCES = _sources_digest()
 #: verified) before the kernel in it loads: what its machine code calls by
 #: name must be registered first (``matmul``'s entry points).
 before_load = []
+#: Called as ``hook(py_func, argument types)`` after a kernel missed; True
+#: means it may be there now (the compile helper just wrote it): look again.
+after_miss = []
+#: Called as ``hook(py_func, argument types)`` after a kernel's entry is written.
+after_save = []
 
 _lock = threading.Lock()
 _warned = False
@@ -261,6 +266,14 @@ class KernelCache(caching.FunctionCache):
         return super()._load_overload(sig, target_context)
 
     def load_overload(self, sig, target_context):
+        data = self._load_or_none(sig, target_context)
+        if data is None and after_miss:
+            args = tuple(getattr(sig, "args", sig))
+            if any([hook(self._py_func, args) for hook in after_miss]):
+                data = self._load_or_none(sig, target_context)
+        return data
+
+    def _load_or_none(self, sig, target_context):
         try:
             return super().load_overload(sig, target_context)
         except Exception as e:  # a rebuild that failed: compile instead
@@ -274,6 +287,9 @@ class KernelCache(caching.FunctionCache):
             super().save_overload(sig, data)
         except OSError as e:
             _stop_writing(self._cache_path, e)
+            return
+        for hook in after_save:
+            hook(self._py_func, tuple(getattr(sig, "args", sig)))
 
 
 def _stop_writing(path, exc):

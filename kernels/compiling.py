@@ -11,9 +11,11 @@ instead (its data: ``{"dispatcher": the CFunc}``); a listener of Numba's own
 event sees only dispatchers. When a compile of one of
 fusednet's kernels is still running after ``DELAY`` seconds, one line goes
 to stderr, once per process; warm calls (everything loaded from the cache)
-print nothing. At the same moment the compile helper starts (a second
-process compiling the small kernels meanwhile, ``kernels.compile_helper``)
-for the dtype of the compile under way.
+print nothing. The compile helper (a second process compiling the
+product's entry point and the small kernels meanwhile,
+``kernels.compile_helper``) starts earlier, at the first such compile of a
+kernel with float arrays: a cold first call reaches its first product
+~1 s into its compile, and the helper needs most of a second to start.
 """
 import sys
 import threading
@@ -23,10 +25,30 @@ from numba.core import event
 #: The event a compile of one of matmul's C entry points raises.
 EVENT = "fusednet:compile"
 
-#: Called with the compile's dtype name when the line is printed
-#: (``kernels.compile_helper`` adds its ``start``; registered there, so that
-#: this module, which the kernels import, imports none of them).
-ON_COLD = []
+#: Called as ``callback(dtype name, function, argument types)`` when an
+#: outermost compile of a kernel with float arrays starts (a cache miss) (``kernels.compile_helper``
+#: adds its ``start``; registered there, so that this module, which the
+#: kernels import, imports none of them).
+ON_MISS = []
+
+
+class _NoHelper:
+    """What the product's entry point (``kernels.matmul``) asks of the compile
+    helper, where none is registered: nothing is left to it."""
+
+    @staticmethod
+    def take_entry(dtype):
+        return False
+
+    @staticmethod
+    def wait_entry(dtype):
+        pass
+
+
+#: The compile helper's ``take_entry`` and ``wait_entry`` (the module
+#: ``kernels.compile_helper`` registers itself; ``kernels.matmul`` calls them
+#: through here, so that neither imports the other).
+HELPER = _NoHelper
 
 #: Seconds a compile runs before the line is printed: one new small kernel
 #: (a dtype not seen yet) compiles in ~0.1-0.5 s and is not worth a line.
@@ -57,15 +79,14 @@ def _float_dtype(ty):
 
 
 class _Announcer(event.Listener):
-    """Starts a timer at the outermost compile of a fusednet kernel; the
-    timer prints :data:`MESSAGE` (and starts the compile helper) unless that
+    """Starts a timer at the outermost compile of a fusednet kernel (and
+    calls :data:`ON_MISS`); the timer prints :data:`MESSAGE` unless that
     compile ended first."""
 
     def __init__(self):
         self.depth = 0
         self.timer = None
         self.said = False
-        self.dtype = None  # of the outermost compile's first float array argument
         self.lock = threading.Lock()
 
     def on_start(self, ev):
@@ -73,12 +94,21 @@ class _Announcer(event.Listener):
             return
         with self.lock:
             self.depth += 1
-            if self.depth == 1 and not self.said:
-                args = (ev.data or {}).get("args") or ()
-                self.dtype = next(filter(None, map(_float_dtype, args)), None)
+            if self.depth != 1:
+                return
+            args = (ev.data or {}).get("args") or ()
+            dtype = next(filter(None, map(_float_dtype, args)), None)
+            if not self.said:
                 self.timer = threading.Timer(DELAY, self.say)
                 self.timer.daemon = True
                 self.timer.start()
+        if dtype is not None:
+            func = getattr(ev.data["dispatcher"], "py_func", None)
+            for callback in ON_MISS:
+                try:
+                    callback(dtype, func, args)
+                except Exception:  # a helper that cannot start never stops a compile
+                    pass
 
     def on_end(self, ev):
         if not _ours(ev):
@@ -94,11 +124,7 @@ class _Announcer(event.Listener):
             if self.said or self.depth == 0:
                 return
             self.said = True
-            dtype = self.dtype
         print(MESSAGE, file=sys.stderr, flush=True)
-        if dtype is not None:
-            for callback in ON_COLD:
-                callback(dtype)
 
 
 ANNOUNCER = _Announcer()

@@ -21,15 +21,22 @@ was compiled. Operands of other strides (no kernel passes them) run as plain
 loops, each output again a chain in the order of ``p``.
 
 The whole product (the choice between BLAS and the loops, and the loops) is
-compiled once a dtype, as a C entry point that kernels call by name
-(:func:`_entry`) with pointers, shapes and strides, whatever the layouts:
-``matmul`` itself, compiled into every kernel for each layout it is passed,
-is that call (it held the choice and the BLAS call: ~0.3 s of compile a
-layout).
+compiled once a dtype, as a C entry point (:func:`_entry`) that kernels call
+with pointers, shapes and strides, whatever the layouts: ``matmul`` itself,
+compiled into every kernel for each layout it is passed, is that call (it
+held the choice and the BLAS call: ~0.3 s of compile a layout). The call
+goes through a cell holding the entry point's address, which compiled code
+names (as it names ``blas``'s functions), so a kernel compiles before its
+entry point exists: on a cold first call the compile helper
+(``kernels.compile_helper``) compiles the entry point (~3 s) while this
+process compiles the kernels, and it is loaded before any of them runs
+(:func:`_settle`).
 
 Which products run as loops: ``loop_max``, a ``(X W, X^T dZ, dZ W^T)`` triple
 of size limits (``config.loop_max``), read by the Python side at each call.
 """
+import ctypes
+
 import numpy as np
 from llvmlite import binding as llvm, ir
 from numba import config as numba_config, njit, types
@@ -45,6 +52,10 @@ from .config import JIT
 #: The loops' C entry points' names, by dtype (see :func:`_entry`); named
 #: after this module, so two copies of the package in one process keep theirs.
 ENTRIES = {types.float64: f"{__name__}.loops_f64", types.float32: f"{__name__}.loops_f32"}
+#: The cells holding the entry points' addresses (0 until compiled or
+#: loaded), by dtype, and the names compiled code knows them by.
+_CELLS = {dtype: ctypes.c_int64(0) for dtype in ENTRIES}
+_CELL_NAMES = {dtype: name + ".address" for dtype, name in ENTRIES.items()}
 #: ``loop_max`` slots: the forms of product the kernels run.
 XW, XT_DZ, DZ_WT = 0, 1, 2
 #: The largest k of a ``dZ W^T`` the loops run: a panel of W^T (k x 3
@@ -151,15 +162,18 @@ def _c_entry(m, k, n, a, a0, a1, b, b0, b1, c, c0, c1, xw, xt_dz, dz_wt):
 @intrinsic
 def _call_entry(typingctx, A, B, out, xw, xt_dz, dz_wt):
     """``_product(A, B, out, xw, xt_dz, dz_wt)`` through the C entry point of
-    out's dtype: a call by name, registered (compiled or loaded) while this
-    is typed."""
+    out's dtype: a call to the address in its cell; the entry point is
+    compiled, loaded or handed to the compile helper while this is typed
+    (:func:`_need_entry`). An empty cell (no path leaves one at run time)
+    raises RuntimeError rather than calling address 0."""
     dtype = getattr(out, "dtype", None)
     if dtype not in ENTRIES or not all(isinstance(t, types.Array) and t.ndim == 2
                                        and t.dtype == dtype for t in (A, B, out)):
         return None
     if not all(isinstance(t, types.Integer) for t in (xw, xt_dz, dz_wt)):
         return None
-    name = _entry(dtype)
+    _need_entry(dtype)
+    cell_name = _CELL_NAMES[dtype]
 
     def codegen(context, builder, signature, args):
         i64 = ir.IntType(64)
@@ -172,9 +186,16 @@ def _call_entry(typingctx, A, B, out, xw, xt_dz, dz_wt):
         (a, (m, k), sa), (b, (_, n), sb), (c, _, sc) = values
         limits = [context.cast(builder, v, t, types.int64)
                   for v, t in zip(args[3:], signature.args[3:])]
-        fn = cgutils.get_or_insert_function(builder.module,
-                                            ir.FunctionType(ir.VoidType(), [i64] * 15), name)
-        builder.call(fn, [m, k, n, a, *sa, b, *sb, c, *sc, *limits])
+        cell = builder.module.globals.get(cell_name)
+        if cell is None:
+            cell = ir.GlobalVariable(builder.module, i64, cell_name)  # defined by the process
+        address = builder.load(cell)
+        with builder.if_then(cgutils.is_null(builder, address), likely=False):
+            context.call_conv.return_user_exc(
+                builder, RuntimeError, ("fusednet: the product's entry point is not loaded",))
+        fnty = ir.FunctionType(ir.VoidType(), [i64] * 15)
+        builder.call(builder.inttoptr(address, fnty.as_pointer()),
+                     [m, k, n, a, *sa, b, *sb, c, *sc, *limits])
         return context.get_dummy_value()
     return types.none(A, B, out, xw, xt_dz, dz_wt), codegen
 
@@ -441,16 +462,23 @@ def _block_8x1(A, B, jb, out, i, rows, j, w):
         simd.store(out, r7, j, c7, w)
 
 
-def _entry(dtype):
-    """The name of :func:`_c_entry` compiled for ``dtype`` (float64 or float32),
-    its address registered with LLVM under that name; compiled or loaded
-    from the kernels' cache at the first need in a process: when a kernel
-    that calls it is typed (:func:`_call_entry`) or is about to load from
-    the cache (:func:`_entries_named_in`). Compiled code refers to the name, as
-    to ``blas``'s, so a kernel's code holds a call, not a copy of the loops
-    that LLVM would optimize again in every kernel (the first training call
-    compiled ~7 s longer that way), and a dtype nobody uses is not compiled."""
-    name = ENTRIES[dtype]
+class _Miss(Exception):
+    """The entry point is not in the cache (:func:`_entry` with ``load_only``)."""
+
+
+def _entry(dtype, load_only=False):
+    """Compile :func:`_c_entry` for ``dtype`` (float64 or float32), or load
+    it from the kernels' cache, and put its address in its cell; with
+    ``load_only``, only load it. Returns whether the cell is filled.
+
+    Called at the first need in a process: when a kernel that calls it is
+    typed (:func:`_need_entry`), is about to load from the cache
+    (:func:`_entries_named_in`), or at the end of a compile that left it to
+    the helper (:func:`_settle`). Compiled code calls it through its cell,
+    as ``blas``'s functions by name, so a kernel's code holds a call, not a
+    copy of the loops that LLVM would optimize again in every kernel (the
+    first training call compiled ~7 s longer that way), and a dtype nobody
+    uses is not compiled."""
     with global_compiler_lock:
         if dtype not in _compiled:
             i = types.int64
@@ -463,26 +491,94 @@ def _entry(dtype):
                                      types.void), {}, options)
             if JIT["cache"]:
                 entry._cache = cache.kernel_cache(_c_entry)
-            # Announced as a kernel's compile is (kernels.compiling); a load
-            # from the cache takes milliseconds and says nothing.
-            with event.trigger_event(compiling.EVENT, data={"dispatcher": entry}):
+
+            def miss():
+                raise _Miss
+            entry._compile_uncached = miss  # what CFunc.compile calls on a cache miss
+            try:
                 entry.compile()
-            llvm.add_symbol(name, entry.address)
+            except _Miss:
+                if load_only:
+                    return False
+                del entry._compile_uncached
+                # Announced as a kernel's compile is (kernels.compiling); a
+                # load from the cache takes milliseconds and says nothing.
+                with event.trigger_event(compiling.EVENT, data={"dispatcher": entry}):
+                    entry.compile()
+            _CELLS[dtype].value = entry.address
             _compiled[dtype] = entry  # kept alive: its code is called by address
-    return name
+    return True
+
+
+def _need_entry(dtype):
+    """A kernel calling ``dtype``'s entry point is being typed: load the
+    entry point if the cache has it; else, inside a compile, leave it to the
+    compile helper where one runs (started here where it may), to be filled
+    at the compile's end (:func:`_settle`: by then the helper has compiled it
+    while this process compiled the rest); else compile it now."""
+    if dtype in _compiled or dtype in _pending or _entry(dtype, load_only=True):
+        return
+    if _COMPILES.depth:
+        compiling.HELPER.take_entry(str(dtype))
+        _pending.add(dtype)
+    else:
+        _entry(dtype)
+
+
+def _settle():
+    """Before compiled code can run (the end of the outermost compile): fill
+    the cells left to the helper, from the cache once it has written them,
+    or compiled here if it could not. (Compiling one here raises compile
+    events of its own: taken off the list first, it is not settled twice.)"""
+    while _pending:
+        dtype = min(_pending, key=str)
+        _pending.discard(dtype)
+        try:
+            compiling.HELPER.wait_entry(str(dtype))
+        except KeyboardInterrupt:
+            # Code that calls the entry point exists now: fill its cell first.
+            _entry(dtype)
+            raise
+        _entry(dtype)
+
+
+class _Compiles(event.Listener):
+    """Counts nested ``numba:compile`` events (under Numba's compiler lock);
+    at the outermost one's end, :func:`_settle`."""
+    depth = 0
+
+    def on_start(self, ev):
+        self.depth += 1
+
+    def on_end(self, ev):
+        self.depth -= 1
+        if self.depth == 0 and _pending and _SETTLE:
+            _settle()
 
 
 def _entries_named_in(data):
     """Before a kernel loads from the cache (``cache.before_load``): the entry
     points whose names its data file (``data``, bytes: machine code and
-    bitcode, uncompressed) holds, as a kernel that calls them does."""
+    bitcode, uncompressed) holds, as a kernel that calls them does; inside a
+    compile, as when one is typed (:func:`_need_entry`)."""
     for dtype, name in ENTRIES.items():
-        if name.encode() in data:
+        if name.encode() not in data or dtype in _compiled:
+            continue
+        if _COMPILES.depth:
+            _need_entry(dtype)
+        elif not _entry(dtype, load_only=True):
+            compiling.HELPER.wait_entry(str(dtype))  # when a helper is compiling it
             _entry(dtype)
 
 
-#: The C entry points compiled in this process, by dtype.
+#: The C entry points compiled or loaded in this process, by dtype.
 _compiled = {}
+#: Entry points a compile under way left to the compile helper.
+_pending = set()
+#: False in the compile helper, which runs no code: it compiles the entry
+#: points when its list says.
+_SETTLE = True
+_COMPILES = _Compiles()
 
 if numba_config.DISABLE_JIT:
     # Kernels run as Python: the product is called as it is.
@@ -490,3 +586,6 @@ if numba_config.DISABLE_JIT:
         _product(A, B, out, xw, xt_dz, dz_wt)
 else:
     cache.before_load.append(_entries_named_in)
+    event.register("numba:compile", _COMPILES)
+    for _dtype, _cell in _CELLS.items():
+        llvm.add_symbol(_CELL_NAMES[_dtype], ctypes.addressof(_cell))

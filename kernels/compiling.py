@@ -1,7 +1,7 @@
 """Say so, once, when the kernels compile.
 
 A fresh environment (a new notebook runtime, a new install, a new dtype)
-without a shipped cache pays Numba's compile time on the first call: 8-16 s
+without a shipped cache pays Numba's compile time on the first call: 6-10 s
 on this project's 2-core machine, during which nothing else shows and the
 call looks hung.
 Numba announces a compile (a cache miss) with a ``numba:compile`` event; a
@@ -55,7 +55,7 @@ HELPER = _NoHelper
 DELAY = 1.0
 
 MESSAGE = ("fusednet: compiling kernels for this machine, once per install and dtype "
-           "(about 10-20 s on 2 cores; later runs load them from the cache; "
+           "(about 5-10 s on 2 cores; later runs load them from the cache; "
            "fusednet.precompile(progress=True) pays it up front)")
 
 

@@ -221,17 +221,16 @@ def _loops(A, B, out):
     if not (_c_contiguous(out) and (rows_b or (_c_contiguous(B.T) and k <= MAX_TRANSPOSED_K))):
         _plain(A, B, out)
     elif not rows_b:
-        _transposed_b(A, np.ascontiguousarray(B.T), np.ascontiguousarray(out))
+        _transposed_b(A, simd.as_c(B.T), simd.as_c(out))
     elif n < L and m >= 2 * L and _c_contiguous(A.T):
-        _along_rows(B.T, np.ascontiguousarray(A.T), np.ascontiguousarray(out))
+        _along_rows(B.T, simd.as_c(A.T), simd.as_c(out))
     else:
-        _direct(A, np.ascontiguousarray(B), np.ascontiguousarray(out))
+        _direct(A, simd.as_c(B), simd.as_c(out))
 
 
 @njit(inline="always", **JIT)
 def _c_contiguous(a):
-    """Whether a (r, c) is C-contiguous (``np.ascontiguousarray`` of it is then
-    a view, not a copy)."""
+    """Whether a (r, c) is C-contiguous (``simd.as_c`` may then type it so)."""
     return a.strides[1] == a.itemsize and a.strides[0] == a.shape[1] * a.itemsize
 
 

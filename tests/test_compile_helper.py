@@ -212,3 +212,40 @@ def test_the_helper_is_told_when_the_call_compiles_the_training_loop():
     assert compile_helper._hint(f, args(types.none)) == compile_helper.TRAIN
     assert compile_helper._hint(f, args(types.boolean)) == compile_helper.SPLIT
     assert compile_helper._hint(loop.restore_if_nonfinite.py_func, args(types.none)) is None
+
+
+CTRL_C = textwrap.dedent("""
+    import json, os, signal, sys, threading
+    import numpy as np
+    from fusednet import TwoLayerNet
+    X = np.random.default_rng(0).standard_normal((5, 4)); y = np.array([0, 1, 2, 2, 1])
+
+    def train():
+        np.random.seed(0)
+        return TwoLayerNet(4, 10, 3, std=1e-1).train(X, y, X, y, num_iters=20)["loss_history"]
+
+    out = {}
+    if sys.argv[1] == "interrupt":
+        timer = threading.Timer(2.5, lambda: os.kill(os.getpid(), signal.SIGINT))
+        timer.daemon = True
+        timer.start()
+        try:
+            train()
+            out["interrupted"] = False
+        except KeyboardInterrupt:
+            out["interrupted"] = True
+    out["loss"] = list(train())
+    print(json.dumps(out))
+""")
+
+
+@pytest.mark.slow  # fresh caches: each process compiles
+def test_ctrl_c_during_a_cold_first_call_then_the_call_again_trains_to_the_same_numbers(tmp_path):
+    """A notebook's Ctrl-C while the first call compiles (kernels compiled or
+    half compiled, the helper busy with the product's loops): the call ends
+    by KeyboardInterrupt; run again in the same process it trains, to the
+    numbers of a process never interrupted."""
+    hit = json.loads(_run(["-c", CTRL_C, "interrupt"], _env(tmp_path / "a", "1")).stdout.splitlines()[-1])
+    calm = json.loads(_run(["-c", CTRL_C, "calm"], _env(tmp_path / "b", "1")).stdout.splitlines()[-1])
+    assert hit["interrupted"] is True
+    assert hit["loss"] == calm["loss"] and len(calm["loss"]) == 20

@@ -37,3 +37,5 @@ __all__ = [
     "poisson_loss",
     "two_layer_loss",
 ]
+
+compile_helper.start_if_cold()  # a fresh environment: the helper sets up meanwhile

@@ -59,10 +59,18 @@ _INSIDE = "FUSEDNET_COMPILE_HELPER_PROCESS"
 #: before compiling that itself (a helper that stalls must not stall the call).
 WAIT = 120.0
 #: Written to the helper's stdin when the call compiles the training loop:
-#: ``train``, or ``split`` for its split path (``kernels.split``).
-TRAIN, SPLIT = b"train\n", b"split\n"
+#: ``train``, or ``split`` for its split path (``kernels.split``); ``step``
+#: when it compiles the fused step first (a notebook's first loss).
+TRAIN, SPLIT, STEP = b"train\n", b"split\n", b"step\n"
+#: Seconds a helper told its dtype waits for the first hint (the first
+#: compile is the input checks'; the loop's or the step's follows ~0.2 s
+#: later).
+HINT_WAIT = 0.4
 
 _started = {}
+#: A helper started at import in a fresh environment, waiting, its Numba set
+#: up, to be told its dtype (:func:`start_if_cold`).
+_spare = None
 _lock = threading.Lock()
 #: Guards and signals what the helpers report (below).
 _reports = threading.Condition()
@@ -143,9 +151,9 @@ def compile_all(dtype, hints=(), told=None):
     from numba import types
 
     from . import matmul
-    hints = set(hints) | (told() if told else set())
+    hints = set(hints) | (told(0 if hints else HINT_WAIT) if told else set())
     split = "split" in hints
-    todo = signatures(dtype, split, train=bool(hints))
+    todo = signatures(dtype, split, train=bool(hints & {"train", "split"}))
     while todo:
         if not cache._writing:  # what it compiles would reach no one
             return
@@ -214,15 +222,53 @@ def start(dtype, func=None, args=()):
     return proc
 
 
-def _spawn(name):
+def start_if_cold():
+    """At import, in a fresh environment (the cache, and the shipped one,
+    hold none of the product's loops compiled from these sources): start a
+    helper that sets up Numba (~0.6 s with the interpreter and the imports)
+    and waits, idle, for the first compile to tell it its dtype; it then
+    starts at once (:func:`_spawn`) instead of 0.6 s later."""
+    global _spare
     try:
-        proc = subprocess.Popen(
+        if os.getpid() == _owner and allowed() and _cold():
+            _spare = _popen(["--wait"])
+    except Exception:  # never a reason for an import to fail
+        _spare = None
+
+
+def _cold():
+    from . import matmul
+    kc = cache.kernel_cache(matmul._c_entry)
+    files = (getattr(kc, "_cache_file", None), getattr(kc, "_shipped", None))
+    return not any(f is not None and f._load_index() for f in files)
+
+
+def _popen(args):
+    try:
+        return subprocess.Popen(
             [sys.executable, "-m", f"{__package__.rpartition('.')[0]}.kernels.compile_helper",
-             name],
+             *args],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             env=dict(os.environ, **{_INSIDE: "1"}))
     except OSError:
         return None
+
+
+def _spawn(name):
+    """The helper for ``name``: the waiting one, told its dtype, or a new one."""
+    global _spare
+    proc, _spare = _spare, None
+    if proc is not None:
+        try:
+            proc.stdin.write(f"go {name}\n".encode())
+            proc.stdin.flush()
+        except (OSError, ValueError):  # it ended
+            _end(proc)
+            proc = None
+    if proc is None:
+        proc = _popen([name])
+        if proc is None:
+            return None
     _started[name] = proc
     _entry_written[name] = threading.Event()
     _busy[name] = set()
@@ -230,12 +276,21 @@ def _spawn(name):
     return proc
 
 
+def _end(proc):
+    if proc is not None and proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
 def _hint(func, args):
-    """:data:`TRAIN` or :data:`SPLIT` when ``func`` compiling for ``args`` is
-    the training loop (on its split path), else None."""
+    """What to tell the helper when ``func`` compiles for ``args``: the
+    training loop's :data:`TRAIN` or :data:`SPLIT`, the fused step's
+    :data:`STEP`, else None."""
     from numba import types
 
-    from . import loop
+    from . import loop, two_layer
+    if func is getattr(two_layer.two_layer_step, "py_func", None):
+        return STEP
     if func is not getattr(loop.train, "py_func", None) or len(args) != 8:
         return None
     return TRAIN if isinstance(args[5], types.NoneType) else SPLIT
@@ -316,10 +371,8 @@ if __name__ != "__main__":  # run as the helper, this module is also imported by
 def _end_helpers():
     if os.getpid() != _owner:  # a forked child's copies of the records
         return
-    for proc in _started.values():
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    for proc in [*_started.values(), _spare]:
+        _end(proc)
 
 
 class _Reporter(event.Listener):
@@ -349,33 +402,58 @@ def _report(word, func, args):
         print(word, key(func, args), flush=True)
 
 
-def _told():
-    """The hints (``"train"``, ``"split"``) the process that started the
-    helper has written to its stdin since the last look."""
+_unread = b""
+
+
+def _lines(timeout):
+    """The complete lines on stdin (read unbuffered: ``select`` sees only
+    what Python has not read ahead), waiting up to ``timeout`` seconds (None:
+    for ever) when none is there yet; None at the end of input."""
     import select
-    hints = set()
+    global _unread
+    fd = sys.stdin.fileno()
+    while b"\n" not in _unread:
+        if not select.select([fd], [], [], timeout)[0]:
+            break
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            return None
+        _unread += chunk
+    *lines, _unread = _unread.split(b"\n")
+    return [line.decode("ascii", "replace").strip() for line in lines]
+
+
+def _told(timeout=0.0):
+    """The hints (``"train"``, ``"split"``, ``"step"``) the process that
+    started the helper has written to its stdin since the last look,
+    waiting up to ``timeout`` seconds for the first."""
     try:
-        while select.select([sys.stdin], [], [], 0)[0]:
-            line = sys.stdin.buffer.readline()
-            if not line:
-                break
-            hints.add(line.decode("ascii", "replace").strip())
+        return set(_lines(timeout) or ()) & {"train", "split", "step"}
     except (OSError, ValueError):
-        pass
-    return hints & {"train", "split"}
+        return set()
 
 
 def main(argv=None):
-    """The helper: ``python -m ...compile_helper DTYPE [train|split]``.
+    """The helper: ``python -m ...compile_helper DTYPE [train|split]``, or
+    ``--wait`` (set up, then read ``go DTYPE`` on stdin).
     :func:`compile_all` for DTYPE, reporting as it goes (``entry``;
     ``start K`` and ``end K``), told on stdin (or by its arguments) whether
     the call trains, and split."""
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--wait"]:
+        from numba import njit
+        njit(lambda x: x + 1)(1.0)  # Numba's target set up, as a first compile does
+        lines = []
+        while lines == []:
+            lines = _lines(None)
+        if not lines or not lines[0].startswith("go "):  # the caller ended without a compile
+            return
+        argv = lines[0].split()[1:] + lines[1:]  # the dtype, then any hint sent with it
     from . import matmul
     matmul._SETTLE = False  # nothing runs here: the entry point compiles in its turn
     event.register("numba:compile", _Reporter())
     cache.after_save.append(lambda func, args: _report("end", func, args))
-    compile_all(argv[0] if argv else "float64", hints=argv[1:], told=_told)
+    compile_all(argv[0], hints=argv[1:], told=_told)
 
 
 if __name__ == "__main__":

@@ -249,3 +249,33 @@ def test_ctrl_c_during_a_cold_first_call_then_the_call_again_trains_to_the_same_
     calm = json.loads(_run(["-c", CTRL_C, "calm"], _env(tmp_path / "b", "1")).stdout.splitlines()[-1])
     assert hit["interrupted"] is True
     assert hit["loss"] == calm["loss"] and len(calm["loss"]) == 20
+
+
+SPARE = textwrap.dedent("""
+    import json
+    import numpy as np
+    from fusednet.kernels import compile_helper
+    from fusednet import MLP
+    spare = compile_helper._spare
+    out = {"spare": spare.pid if spare is not None else None}
+    X = np.random.default_rng(0).standard_normal((50, 8)).astype(np.float32)
+    y = np.arange(50) % 3
+    MLP([8, 16, 3], seed=0, dtype=np.float32).train(X, y, X, y, num_iters=5, batch_size=10)
+    out["started"] = {k: p.pid for k, p in compile_helper._started.items() if p is not None}
+    out["left"] = compile_helper._spare is not None
+    print(json.dumps(out))
+""")
+
+
+@pytest.mark.slow  # a fresh cache: the process compiles
+def test_a_fresh_environment_sets_a_helper_up_at_import_and_its_first_compile_names_the_dtype(
+        tmp_path):
+    """Cold: a helper is started at import, idle until the first compile
+    tells it its dtype (float32 here), and that helper is the one used; warm
+    (the cache holds the product's loops): none at import."""
+    env = _env(tmp_path, "1")
+    cold = json.loads(_run(["-c", SPARE], env).stdout.splitlines()[-1])
+    warm = json.loads(_run(["-c", SPARE], env).stdout.splitlines()[-1])
+    assert cold["spare"] is not None and cold["started"] == {"float32": cold["spare"]}
+    assert not cold["left"]
+    assert warm["spare"] is None and warm["started"] == {}

@@ -21,10 +21,14 @@ stdout each kernel it starts and, once it is in the cache, ends
 compiling waits for it and loads it (:func:`wait_if_compiling`, through
 ``kernels.cache.after_miss``), and the end of the call's outermost compile
 waits for the entry point (:func:`wait_entry`). On this project's 2-core
-machine, empty caches, alternated: the CS231n toy's first ``train`` 6.2-6.5
-s against 8.6-9.2 with the previous helper (small kernels only) and 10.8-12
-without; the CIFAR shape's 9.1-9.6 s against 13.8 and 16-18.
+machine, empty caches (``fusednet bench --first-call``, import to the last
+number): the CS231n toy's loss, train and predict 5.7 s against 9.2 with the
+first helper (small kernels only) and 9.0-10.2 without; the CIFAR shape's
+train and predict 8.6 s against 16.4 and 14.7-16.
 
+In a fresh environment (the cache holds none of the product's loops for
+these sources) the import starts a helper that sets Numba up and waits,
+idle, for its dtype (:func:`start_if_cold`): it then starts at once.
 :func:`start` runs at the first compile of a fusednet kernel with float
 arrays in a process (``compiling.ON_MISS``), once a process and dtype,
 and only where it can help: the kernels compile (no ``NUMBA_DISABLE_JIT``)

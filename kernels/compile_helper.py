@@ -8,7 +8,7 @@ cache (its files are written whole and checked on load, see
 ``kernels.cache``); when the call reaches them it loads them. What the
 helper takes (:func:`signatures`) is what the call reaches last: the
 scoring of the epoch boundary, the update, and the product's C entry point
-(``kernels.matmul``, ~3 s), which the call's kernels reach through a cell
+(``kernels.matmul``, ~2 s), which the call's kernels reach through a cell
 filled only before they run, so the call never waits for it while typing;
 with the split loop (the helper is told on stdin, :data:`SPLIT`), region B
 first; when the first call is not the training loop's (a notebook's first
@@ -122,7 +122,6 @@ def signatures(dtype, split=False, train=False):
     sc = typeof(mlp.scratch(np.ones(3, np.int64), dtype, 1, (0, 0, 0)))
     views = typeof(two_layer.TwoLayer(a2, a1, a2, a1, a2, a1, a2, a1, a2, a2, a2, a2,
                                       np.zeros(1), np.zeros(1)))
-    data = typeof(loop.Data(a2, ints, a2, ints, np.zeros(1)))
     first = [
         (mlp.score, (net, A2, L1, sc, types.Tuple((A2, A1, A2, A1)))),
         (optim._apply, (opt, A1, A1, A1, A1, A1, d, d)),

@@ -8,6 +8,7 @@ from . import config  # noqa: F401  (drops a stale cache before any kernel loads
 from . import threads  # noqa: F401  (picks the threading layer before any parallel call)
 from . import blas  # noqa: F401  (registers the BLAS symbols the kernels call)
 from . import compiling  # noqa: F401  (says once when the kernels compile)
+from . import interrupts  # noqa: F401  (holds Ctrl-C while Numba's compiler runs)
 from . import compile_helper  # noqa: F401  (and then starts the compile helper)
 from .activations import CODES as ACTIVATIONS
 from .affine import (

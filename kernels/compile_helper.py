@@ -44,6 +44,7 @@ training call after the helper compiles none of its kernels again.
 """
 import atexit
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -443,6 +444,10 @@ def main(argv=None):
     ``start K`` and ``end K``), told on stdin (or by its arguments) whether
     the call trains, and split."""
     argv = sys.argv[1:] if argv is None else argv
+    # A terminal's Ctrl-C reaches the whole process group: the parent stops
+    # its call, and this goes on, so that the parent's next call finds the
+    # kernels compiled (the parent ends it at exit).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if argv[:1] == ["--wait"]:
         from numba import njit
         njit(lambda x: x + 1)(1.0)  # Numba's target set up, as a first compile does

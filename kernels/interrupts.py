@@ -1,0 +1,82 @@
+"""Ctrl-C held while the main thread holds Numba's compiler lock.
+
+An exception raised in the middle of Numba's compiler can leave Numba unable
+to compile for the rest of the process. Measured here: a Ctrl-C that landed
+in the target context's first refresh (which installs Numba's implementation
+registries through generators) made every later compile in that process
+fail with ``RuntimeError: generator raised StopIteration``, so the
+notebook's next call failed too. A signal's handler runs between any two
+bytecodes, so no ``try`` in our code can protect Numba's.
+
+So, while the main thread holds the compiler lock (compiling, or loading
+from the cache; Numba raises ``numba:compiler_lock`` events around it),
+SIGINT, SIGTERM and SIGHUP, where a Python handler takes them, are noted
+instead of handled, and sent again once the thread has let go of the lock.
+The handler then runs as it would have: a Ctrl-C during a cold first call
+ends the call when the compile under way has ended (a few seconds at most;
+a line on stderr says so), and the next call compiles or loads as usual.
+Signals are delivered to the main thread only, so a compile in another
+thread is left alone. A signal whose action is the default (SIGTERM's ends
+the process) or to be ignored is left alone.
+"""
+import signal
+import sys
+import threading
+
+from numba.core import event
+
+#: The signals held, where the platform has them.
+SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
+                if hasattr(signal, name))
+
+MESSAGE = "fusednet: interrupted; stopping when the compile under way ends"
+
+
+class _Hold(event.Listener):
+    """Counts the main thread's nested hold of the compiler lock; at the
+    outermost, holds the signals, and at its end hands them back."""
+
+    def __init__(self):
+        self.depth = 0
+        self.saved = []   # (signum, handler) replaced by _note
+        self.noted = []   # signals that arrived meanwhile, in order, once each
+
+    def on_start(self, ev):
+        if threading.current_thread() is not threading.main_thread():
+            return
+        self.depth += 1
+        if self.depth != 1:
+            return
+        for signum in SIGNALS:
+            try:
+                handler = signal.getsignal(signum)
+                if callable(handler):
+                    signal.signal(signum, self._note)
+                    self.saved.append((signum, handler))
+            except (ValueError, OSError):  # an embedded interpreter may refuse
+                pass
+
+    def on_end(self, ev):
+        if threading.current_thread() is not threading.main_thread() or self.depth == 0:
+            return
+        self.depth -= 1
+        if self.depth:
+            return
+        saved, self.saved = self.saved, []
+        noted, self.noted = self.noted, []
+        for signum, handler in saved:
+            signal.signal(signum, handler)
+        # The lock is released before Numba raises this event's end: the
+        # handler now runs at the next bytecode, outside the compiler.
+        for signum in noted:
+            signal.raise_signal(signum)
+
+    def _note(self, signum, frame):
+        if not self.noted:
+            print(MESSAGE, file=sys.stderr, flush=True)
+        if signum not in self.noted:
+            self.noted.append(signum)
+
+
+HOLD = _Hold()
+event.register("numba:compiler_lock", HOLD)

@@ -24,6 +24,7 @@ import sys
 import threading
 
 from numba.core import event
+from numba.core.compiler_lock import global_compiler_lock
 
 #: The signals held, where the platform has them.
 SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
@@ -72,6 +73,12 @@ class _Hold(event.Listener):
             signal.raise_signal(signum)
 
     def _note(self, signum, frame):
+        if not global_compiler_lock.is_locked():
+            # Between the event and the lock (waiting for another thread's
+            # compile), or an end that never came: nothing of Numba's is
+            # half done, so the signal is handled at once.
+            handler = dict(self.saved).get(signum)
+            return handler(signum, frame) if callable(handler) else None
         if not self.noted:
             print(MESSAGE, file=sys.stderr, flush=True)
         if signum not in self.noted:

@@ -60,3 +60,44 @@ def test_a_signal_during_a_compile_is_raised_once_the_compile_has_ended(name, ra
     assert result == {"raised": raised, "compiled": 1, "after": 3, "handler_back": True,
                       "next": 9}
     assert "stopping when the compile under way ends" in out.stderr
+
+
+OUTSIDE = textwrap.dedent("""
+    import json, signal
+    from fusednet.kernels import interrupts
+    from numba.core.compiler_lock import global_compiler_lock
+    out = {}
+    interrupts.HOLD.on_start(None)   # held, as at a lock's start ...
+    try:
+        signal.raise_signal(signal.SIGINT)   # ... but the lock is not held: handled at once
+        for _ in range(100):
+            pass
+        out["outside"] = "not raised"
+    except KeyboardInterrupt:
+        out["outside"] = "raised"
+    with global_compiler_lock:               # inside the lock: held until its end
+        try:
+            signal.raise_signal(signal.SIGINT)
+            for _ in range(100):
+                pass
+            out["inside"] = "held"
+        except KeyboardInterrupt:
+            out["inside"] = "raised"
+    try:
+        interrupts.HOLD.on_end(None)         # the outer start's end: handed back here
+        for _ in range(100):
+            pass
+        out["end"] = "not raised"
+    except KeyboardInterrupt:
+        out["end"] = "raised"
+    out["handler_back"] = signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    print(json.dumps(out))
+""")
+
+
+def test_a_signal_outside_the_compiler_lock_is_handled_at_once_even_while_held():
+    out = subprocess.run([sys.executable, "-c", OUTSIDE], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert json.loads(out.stdout.splitlines()[-1]) == {
+        "outside": "raised", "inside": "held", "end": "raised", "handler_back": True}

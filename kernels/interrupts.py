@@ -34,19 +34,19 @@ MESSAGE = "fusednet: interrupted; stopping when the compile under way ends"
 
 
 class _Hold(event.Listener):
-    """Counts the main thread's nested hold of the compiler lock; at the
-    outermost, holds the signals, and at its end hands them back."""
+    """Holds the signals from the main thread's first start of a compiler
+    lock event, and hands them back at the end that leaves the lock free.
+
+    No count of starts and ends: an acquire interrupted before it took the
+    lock has a start and no end (a signal then is handled at once, see
+    :meth:`_note`), and the next end that leaves the lock free hands back."""
 
     def __init__(self):
-        self.depth = 0
         self.saved = []   # (signum, handler) replaced by _note
         self.noted = []   # signals that arrived meanwhile, in order, once each
 
     def on_start(self, ev):
-        if threading.current_thread() is not threading.main_thread():
-            return
-        self.depth += 1
-        if self.depth != 1:
+        if threading.current_thread() is not threading.main_thread() or self.saved:
             return
         for signum in SIGNALS:
             try:
@@ -58,17 +58,16 @@ class _Hold(event.Listener):
                 pass
 
     def on_end(self, ev):
-        if threading.current_thread() is not threading.main_thread() or self.depth == 0:
-            return
-        self.depth -= 1
-        if self.depth:
+        # The lock is released before Numba raises this event's end.
+        if threading.current_thread() is not threading.main_thread() or not self.saved \
+                or global_compiler_lock.is_locked():
             return
         saved, self.saved = self.saved, []
         noted, self.noted = self.noted, []
         for signum, handler in saved:
-            signal.signal(signum, handler)
-        # The lock is released before Numba raises this event's end: the
-        # handler now runs at the next bytecode, outside the compiler.
+            if signal.getsignal(signum) == self._note:  # not one set since (left as it is)
+                signal.signal(signum, handler)
+        # Each handler now runs at the next bytecode, outside the compiler.
         for signum in noted:
             signal.raise_signal(signum)
 

@@ -79,7 +79,13 @@ class _Hold(event.Listener):
             handler = dict(self.saved).get(signum)
             return handler(signum, frame) if callable(handler) else None
         if not self.noted:
-            print(MESSAGE, file=sys.stderr, flush=True)
+            try:
+                print(MESSAGE, file=sys.stderr, flush=True)
+            except (RuntimeError, OSError, ValueError, AttributeError):
+                # A handler runs between two bytecodes, perhaps inside the
+                # main thread's own write to stderr (a reentrant write
+                # raises): nothing may raise here, inside Numba's compiler.
+                pass
         if signum not in self.noted:
             self.noted.append(signum)
 

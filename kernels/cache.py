@@ -50,7 +50,11 @@ Two more things a cache entry must match before it is used:
 - **The sources of every kernel.** Numba's stamp is a digest of the
   function's own file only, so a kernel whose callee in another module was
   edited (or upgraded by ``pip``) would load stale machine code. The stamp
-  here adds :data:`SOURCES`, a digest of every ``kernels/*.py``.
+  here adds :data:`SOURCES`, a digest of every ``kernels/*.py`` and of the
+  name the package is imported under (compiled code calls the product's
+  entry point through a symbol named after its module: a checkout's
+  ``kernels`` imported as itself and as ``fusednet.kernels`` shares one
+  ``__pycache__``, and each name's entries failed under the other).
 - **The CPU.** Numba's key holds the target (triple, CPU name, features) and
   matches it exactly.
 
@@ -92,7 +96,11 @@ FAMILIES = ("x86-64", "x86-64-v2", "x86-64-v3", "x86-64-v4")
 
 def _sources_digest():
     here = os.path.dirname(os.path.abspath(__file__))
-    digest = hashlib.sha256()
+    # The import name too: compiled code names the entry points' cells after
+    # their module (``matmul.ENTRIES``), so one folder imported under two
+    # names (``kernels`` from a checkout, ``fusednet.kernels``) shares its
+    # ``__pycache__`` but not its entries.
+    digest = hashlib.sha256(__name__.encode() + b"\0")
     for name in sorted(os.listdir(here)):
         if name.endswith(".py"):
             digest.update(name.encode() + b"\0")
@@ -101,7 +109,8 @@ def _sources_digest():
     return digest.hexdigest()
 
 
-#: Digest of every kernel source (``kernels/*.py``): part of every entry's stamp.
+#: Digest of every kernel source (``kernels/*.py``) and of the name they are
+#: imported under: part of every entry's stamp.
 SOURCES = _sources_digest()
 
 #: Called as ``hook(data)`` with the bytes of each data file read (checksum

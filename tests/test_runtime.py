@@ -108,6 +108,33 @@ def test_editing_any_kernel_source_empties_the_package_cache(tmp_path):
     assert not stale.exists()
 
 
+def test_one_folder_imported_under_two_names_keeps_two_sets_of_entries(tmp_path):
+    # A checkout's kernels imported as ``kernels`` and as ``fusednet.kernels``
+    # share one in-tree __pycache__; compiled code calls the product's entry
+    # point through a symbol named after its module, so an entry written
+    # under one name raised "entry point is not loaded" under the other.
+    pkg = tmp_path / "kernels"
+    shutil.copytree(ROOT / "kernels", pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "alias").symlink_to(tmp_path, target_is_directory=True)
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env["PYTHONPATH"] = str(tmp_path)
+    probe = textwrap.dedent("""
+        import importlib, sys
+        import numpy as np
+        k = importlib.import_module(sys.argv[1])
+        r = np.random.default_rng(0)
+        print(k.two_layer_loss(r.standard_normal((4, 10)), np.zeros(10), r.standard_normal((10, 3)),
+                               np.zeros(3), r.standard_normal((200, 4)), np.arange(200) % 3, 0.1)[0])
+    """)
+    losses = []
+    for name in ("kernels", "alias.kernels", "kernels", "alias.kernels"):
+        done = subprocess.run([sys.executable, "-c", probe, name], env=env, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+        losses.append(float(done.stdout))
+    assert len(set(losses)) == 1
+
+
 def test_importing_the_kernels_starts_numba_pool_before_any_kernel_runs():
     # The training loop is cached serial code calling a parallel kernel; a
     # process that loads it must have started Numba's pool first (see

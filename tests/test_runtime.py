@@ -90,11 +90,19 @@ def test_kernels_from_the_cache_find_the_loops_entry_point_first(tmp_path):
     assert cold["loss"] == warm["loss"] == gone["loss"]
 
 
-def test_editing_any_kernel_source_empties_the_package_cache(tmp_path):
+def kernels_copy(tmp_path):
+    """A copy of the kernels at ``tmp_path / "kernels"``, importable as
+    ``kernels``, and an environment that caches them in their in-tree
+    ``__pycache__``: ``(its folder, env)``."""
     pkg = tmp_path / "kernels"
     shutil.copytree(ROOT / "kernels", pkg, ignore=shutil.ignore_patterns("__pycache__"))
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
     env["PYTHONPATH"] = str(tmp_path)
+    return pkg, env
+
+
+def test_editing_any_kernel_source_empties_the_package_cache(tmp_path):
+    pkg, env = kernels_copy(tmp_path)
     probe = "import kernels, pathlib; print(pathlib.Path(kernels.__file__).parent)"
     assert run(probe, env, cwd=tmp_path).stdout.strip() == str(pkg)
     cache = pkg / "__pycache__"
@@ -113,11 +121,8 @@ def test_one_folder_imported_under_two_names_keeps_two_sets_of_entries(tmp_path)
     # share one in-tree __pycache__; compiled code calls the product's entry
     # point through a symbol named after its module, so an entry written
     # under one name raised "entry point is not loaded" under the other.
-    pkg = tmp_path / "kernels"
-    shutil.copytree(ROOT / "kernels", pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    _, env = kernels_copy(tmp_path)
     (tmp_path / "alias").symlink_to(tmp_path, target_is_directory=True)
-    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
-    env["PYTHONPATH"] = str(tmp_path)
     probe = textwrap.dedent("""
         import importlib, sys
         import numpy as np

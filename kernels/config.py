@@ -110,6 +110,14 @@ CHANGED = 1.5
 #: A probe must be this much faster (fraction of the current count's time
 #: per iteration) to switch.
 SWITCH = 0.9
+#: Other thread pools spin for a while after their last job (OpenBLAS's
+#: ~2**28 cycles, 0.1 s here; OpenMP's up to 0.2 s) and a parallel chunk
+#: meanwhile shares a core with them: after a caller's 2-thread NumPy
+#: product, a split CIFAR step ran 2x slower for 0.11 s (measured). In this
+#: many seconds from a call's start its chunks neither probe nor count as
+#: a slowdown, unless the whole call is expected to end within twice that
+#: (then they are all it has to go by).
+SETTLE_SECONDS = 0.25
 
 #: A step whose numbers depend on the BLAS thread count (``net.chunks
 #: .blas_count_invariant``: float32 here) gets a count fixed by its size,

@@ -241,7 +241,7 @@ def run(s, draw, start, stop, *, callback=None, callback_every=0, verbose=False,
     try:
         with signals.stop_on_terminate():
             while it < stop:
-                n_threads, probing, k = plan.next()
+                n_threads, probing, k = plan.next(stop - it)
                 k = min(k, stop - it)
                 if callback is not None and callback_every:
                     k = min(k, callback_every - (it - start) % callback_every)
@@ -299,7 +299,7 @@ def run_many(sessions, data, draws, num_iters):
     try:
         with signals.stop_on_terminate():
             while it < num_iters and (status < 0).any():
-                _, _, k = plan.next()
+                _, _, k = plan.next(num_iters - it)
                 k = min(k, num_iters - it)
                 idx = np.empty((K, k, B), np.int64)
                 for m, draw in enumerate(draws):
@@ -342,7 +342,14 @@ class _Plan:
     the first count however slow (digits epochs: 0.68 s a fit on 2 threads
     against 0.30 on 1, measured). A first chunk over ``config.COMPILE_RATIO``
     times its count's last timing is taken for a compile of new types and
-    not recorded."""
+    not recorded.
+
+    A call expected to run past twice ``config.SETTLE_SECONDS`` neither
+    probes nor takes a slowdown as one in its first SETTLE_SECONDS: what ran
+    before it (the caller's NumPy products, ``predict``) may have left another
+    thread pool spinning on the second core for that long, and a probe then
+    moved a notebook's loop of ``train`` and ``predict`` calls at the CIFAR
+    shape to one thread (1.9x slower) on a quiet machine."""
 
     def __init__(self, flops, batch_rows, models, adaptive=True, invariant=True, kind=None):
         self.policy = chunks.thread_policy(flops, invariant, kind) if adaptive else None
@@ -352,23 +359,38 @@ class _Plan:
         self.k = max(1, chunks.first_chunk(flops))
         self.cap = max(1, config.CHUNK_ROWS // (batch_rows * models))
         self.first = True
+        self.start = time.perf_counter()
+        self.settling = False
 
-    def next(self):
-        """``(threads, probing, iterations)`` of the next chunk."""
+    def next(self, remaining):
+        """``(threads, probing, iterations)`` of the next chunk, with
+        ``remaining`` iterations left in the call."""
+        now = time.perf_counter()
+        self.settling = self._settling(now, remaining)
         if self.policy is None:
             n, probing = 1, False
-        elif self.first and self.untimed:
+        elif (self.first and self.untimed) or self.settling:
             n, probing = self.policy.current, False
         else:
-            n, probing = self.policy.next(time.perf_counter())
+            n, probing = self.policy.next(now)
         k = max(1, int(self.k * config.PROBE_FRACTION)) if probing else self.k
         return n, probing, min(k, self.cap)
 
+    def _settling(self, now, remaining):
+        """Whether a chunk starting ``now`` falls in the call's first
+        SETTLE_SECONDS while the call, at its count's last timing, runs on
+        past twice that (see the class)."""
+        per = self.policy.per_it.get(self.policy.current) if self.policy is not None else None
+        return (per is not None and now - self.start < config.SETTLE_SECONDS
+                and remaining * per > 2 * config.SETTLE_SECONDS)
+
     def done(self, n_threads, probing, k, elapsed):
         if self.policy is not None and not (self.first and self.untimed):
-            before = self.policy.per_it.get(n_threads)
-            if not (self.first and before and elapsed / k > config.COMPILE_RATIO * before):
-                self.policy.record(n_threads, elapsed / k, probing)
+            before, per = self.policy.per_it.get(n_threads), elapsed / k
+            compiled = self.first and before and per > config.COMPILE_RATIO * before
+            spun_down = self.settling and before and per > config.CHANGED * before
+            if not (compiled or spun_down):
+                self.policy.record(n_threads, per, probing)
         self.first = False
         if not probing:
             self.k = chunks.next_chunk(k, elapsed)

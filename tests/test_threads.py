@@ -147,6 +147,92 @@ def test_a_loop_of_short_calls_on_a_busy_machine_leaves_the_slow_count(monkeypat
     assert policy.per_it[2] > 10 * policy.per_it[1]
 
 
+class _Clock:
+    """A stand-in for ``net.training``'s ``time``: seconds move only when told."""
+
+    def __init__(self):
+        self.now = 100.0
+
+    def perf_counter(self):
+        return self.now
+
+
+def _warm_policy(monkeypatch, per_two=1e-3, per_one=2e-3):
+    """A split-sized step's policy, measured quiet: 2 threads twice as fast,
+    no probe due for a while; and the clock ``net.training`` reads."""
+    from fusednet.net import training
+    monkeypatch.setattr(chunks, "_policies", {})
+    clock = _Clock()
+    monkeypatch.setattr(training, "time", clock)
+    policy = chunks.thread_policy(3.7e8, kind=("<f8", True))
+    policy.candidates, policy.current = [2, 1], 2
+    policy.per_it, policy.calls = {2: per_two, 1: per_one}, 5
+    policy.last_probe, policy.interval = clock.now, config.PROBE_EVERY
+    return training, clock, policy
+
+
+def _chunk(plan, clock, remaining, per_it):
+    """Run the plan's next chunk as if each iteration took ``per_it(threads)``."""
+    n, probing, k = plan.next(remaining)
+    k = min(k, remaining)
+    clock.now += k * per_it(n)
+    plan.done(n, probing, k, k * per_it(n))
+    return n, probing, k
+
+
+def test_a_slow_start_of_a_long_call_neither_probes_nor_moves_the_count(monkeypatch):
+    # After the caller's own 2-thread NumPy product (predict, say), OpenBLAS's
+    # idle thread spins on the second core for ~0.1 s: a parallel chunk then
+    # runs 2x slower. Taken as a busy core, that start moved a notebook's
+    # loop of train and predict calls to one thread on a quiet machine.
+    training, clock, policy = _warm_policy(monkeypatch)
+    monkeypatch.setattr(config, "SETTLE_SECONDS", 0.25)
+    plan = training._Plan(3.7e8, 200, 1, kind=("<f8", True))
+    start, remaining, seen = clock.now, 1000, []     # a call of ~1 s
+
+    def per_it(n):   # 2 threads 3x slower while the other pool spins down
+        if n == 1:
+            return 2e-3
+        return 3e-3 if clock.now - start < 0.11 else 1e-3
+
+    while remaining > 0:
+        n, probing, k = _chunk(plan, clock, remaining, per_it)
+        seen.append((n, probing))
+        remaining -= k
+    assert policy.current == 2 and (1, True) not in seen[:3], seen
+    assert policy.per_it[2] == pytest.approx(1e-3)
+
+
+def test_a_slowdown_that_outlasts_the_start_of_a_call_still_moves_the_count(monkeypatch):
+    # A core taken by another program for good: past SETTLE_SECONDS the
+    # slow chunks count, a probe runs and one thread wins.
+    training, clock, policy = _warm_policy(monkeypatch)
+    monkeypatch.setattr(config, "SETTLE_SECONDS", 0.25)
+    plan = training._Plan(3.7e8, 200, 1, kind=("<f8", True))
+    remaining = 1000
+
+    def per_it(n):
+        return 4e-3 if n == 2 else 2e-3
+
+    while remaining > 0 and policy.current == 2:
+        remaining -= _chunk(plan, clock, remaining, per_it)[2]
+    assert policy.current == 1 and remaining > 0
+    assert policy.per_it[2] == pytest.approx(4e-3)
+
+
+def test_a_short_call_probes_from_its_first_chunk_whatever_the_settling_time(monkeypatch):
+    # A call expected to end within twice SETTLE_SECONDS has nothing else to
+    # go by: its first chunk is timed and may probe, as before.
+    training, clock, policy = _warm_policy(monkeypatch)
+    monkeypatch.setattr(config, "SETTLE_SECONDS", 0.25)
+    policy.last_probe = -1e9                          # a probe is due
+    plan = training._Plan(3.7e8, 200, 1, kind=("<f8", True))
+    assert plan.next(100)[:2] == (1, True)            # ~0.1 s of work
+    policy.last_probe = -1e9                          # due again
+    plan = training._Plan(3.7e8, 200, 1, kind=("<f8", True))
+    assert plan.next(1000)[:2] == (2, False)          # ~1 s: it waits
+
+
 def test_blas_count_comes_back_only_when_the_last_python_thread_leaves():
     # OpenBLAS's count is one for the process: one thread's exit must not
     # restore the count inside another thread's chunk.

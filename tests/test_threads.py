@@ -157,16 +157,18 @@ class _Clock:
         return self.now
 
 
-def _warm_policy(monkeypatch, per_two=1e-3, per_one=2e-3):
-    """A split-sized step's policy, measured quiet: 2 threads twice as fast,
-    no probe due for a while; and the clock ``net.training`` reads."""
+def _warm_policy(monkeypatch):
+    """A split-sized step's policy, measured quiet: 2 threads twice as fast
+    (1 and 2 ms an iteration), no probe due for a while, SETTLE_SECONDS 0.25;
+    and the clock ``net.training`` reads."""
     from fusednet.net import training
     monkeypatch.setattr(chunks, "_policies", {})
+    monkeypatch.setattr(config, "SETTLE_SECONDS", 0.25)
     clock = _Clock()
     monkeypatch.setattr(training, "time", clock)
     policy = chunks.thread_policy(3.7e8, kind=("<f8", True))
     policy.candidates, policy.current = [2, 1], 2
-    policy.per_it, policy.calls = {2: per_two, 1: per_one}, 5
+    policy.per_it, policy.calls = {2: 1e-3, 1: 2e-3}, 5
     policy.last_probe, policy.interval = clock.now, config.PROBE_EVERY
     return training, clock, policy
 
@@ -186,7 +188,6 @@ def test_a_slow_start_of_a_long_call_neither_probes_nor_moves_the_count(monkeypa
     # runs 2x slower. Taken as a busy core, that start moved a notebook's
     # loop of train and predict calls to one thread on a quiet machine.
     training, clock, policy = _warm_policy(monkeypatch)
-    monkeypatch.setattr(config, "SETTLE_SECONDS", 0.25)
     plan = training._Plan(3.7e8, 200, 1, kind=("<f8", True))
     start, remaining, seen = clock.now, 1000, []     # a call of ~1 s
 
@@ -207,7 +208,6 @@ def test_a_slowdown_that_outlasts_the_start_of_a_call_still_moves_the_count(monk
     # A core taken by another program for good: past SETTLE_SECONDS the
     # slow chunks count, a probe runs and one thread wins.
     training, clock, policy = _warm_policy(monkeypatch)
-    monkeypatch.setattr(config, "SETTLE_SECONDS", 0.25)
     plan = training._Plan(3.7e8, 200, 1, kind=("<f8", True))
     remaining = 1000
 
@@ -224,7 +224,6 @@ def test_a_short_call_probes_from_its_first_chunk_whatever_the_settling_time(mon
     # A call expected to end within twice SETTLE_SECONDS has nothing else to
     # go by: its first chunk is timed and may probe, as before.
     training, clock, policy = _warm_policy(monkeypatch)
-    monkeypatch.setattr(config, "SETTLE_SECONDS", 0.25)
     policy.last_probe = -1e9                          # a probe is due
     plan = training._Plan(3.7e8, 200, 1, kind=("<f8", True))
     assert plan.next(100)[:2] == (1, True)            # ~0.1 s of work
